@@ -1,0 +1,117 @@
+"""RecBole atomic files: names, headers, reading, writing and the dataset fingerprint.
+
+No torch and no RecBole here, so every dataset command runs in seconds.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+#: Field types RecBole 1.2.1 accepts in a header ``name:type``.
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
+
+#: File suffixes that make up a dataset (the benchmark split files included). Anything else in
+#: the folder (feature files, caches, READMEs) is not part of the dataset's fingerprint.
+ATOMIC_SUFFIXES = (".inter", ".item", ".user", ".train.inter", ".valid.inter", ".test.inter",
+                   ".kg", ".link", ".net")
+SPLIT_SUFFIXES = (".train.inter", ".valid.inter", ".test.inter")
+
+#: Fields TPAD reads as item text (in this order) and as an image path, when present.
+TEXT_FIELDS = ("title", "keywords", "categories", "category", "brand", "description")
+IMAGE_FIELD = "image"
+
+
+def dataset_files(dataset_dir, name):
+    """``{suffix: path}`` of the atomic files of dataset ``name`` that exist in ``dataset_dir``."""
+    dataset_dir = Path(dataset_dir)
+    found = {}
+    for suffix in ATOMIC_SUFFIXES:
+        path = dataset_dir / f"{name}{suffix}"
+        if path.is_file():
+            found[suffix] = path
+    return found
+
+
+def dataset_checksum(dataset_dir, name):
+    """SHA-256 over the dataset's atomic files (names and bytes, in a fixed order).
+
+    Every artefact derived from a dataset (feature files, caches) records it, so that a
+    changed dataset is detected and a stale artefact is never used.
+    """
+    files = dataset_files(dataset_dir, name)
+    if not files:
+        raise FileNotFoundError(f"no atomic files named {name}.* in {dataset_dir}")
+    digest = hashlib.sha256()
+    for suffix in sorted(files):
+        digest.update(suffix.encode())
+        with open(files[suffix], "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_header(line):
+    """``"item_id:token\\ttitle:token_seq"`` -> ``[("item_id", "token"), ("title", "token_seq")]``.
+
+    Raises ``ValueError`` naming the column that is not ``name:type`` with a known type.
+    """
+    fields = []
+    for column, cell in enumerate(line.rstrip("\r\n").split("\t"), start=1):
+        name, sep, ftype = cell.rpartition(":")
+        if not sep or not name:
+            raise ValueError(f"column {column} header {cell!r} is not name:type")
+        if ftype not in FIELD_TYPES:
+            raise ValueError(f"column {column} header {cell!r} has type {ftype!r}; "
+                             f"use one of {', '.join(FIELD_TYPES)}")
+        fields.append((name, ftype))
+    return fields
+
+
+def read_atomic(path):
+    """``(fields, rows)`` of an atomic file: rows are lists of strings (no type conversion).
+
+    Meant for the small tables (``.item``) and the tools; RecBole reads ``.inter`` itself.
+    """
+    with open(path, encoding="utf-8", newline="") as handle:
+        fields = parse_header(handle.readline())
+        rows = [line.rstrip("\r\n").split("\t") for line in handle if line.strip()]
+    return fields, rows
+
+
+def read_item_table(dataset_dir, name):
+    """``{item_id: {field: value}}`` from ``<name>.item`` in file order (empty if no such file)."""
+    path = Path(dataset_dir) / f"{name}.item"
+    if not path.is_file():
+        return {}
+    fields, rows = read_atomic(path)
+    names = [f for f, _ in fields]
+    return {row[0]: dict(zip(names[1:], row[1:])) for row in rows if row and row[0]}
+
+
+def item_text(record, fields=None):
+    """One item's text for an encoder: ``"title: ... | keywords: ..."`` from the fields it has."""
+    fields = fields or [f for f in TEXT_FIELDS if f in record] or [
+        f for f in record if f != IMAGE_FIELD]
+    parts = [f"{f}: {record[f].strip()}" for f in fields if record.get(f, "").strip()]
+    return " | ".join(parts)
+
+
+def write_atomic(path, fields, rows):
+    """Write an atomic file atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "\t".join(f"{n}:{t}" for n, t in fields)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(header + "\n")
+            for row in rows:
+                cells = [str(c).replace("\t", " ").replace("\n", " ") for c in row]
+                handle.write("\t".join(cells) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,209 @@
+"""Checks a RecBole atomic dataset before a long run, naming file, line and field of every problem.
+
+Errors (the run would fail or silently learn from broken data): a header that is not
+``name:type`` with a RecBole type, a row with the wrong number of tab-separated cells, bytes
+that are not UTF-8, a missing user/session or item field, an empty id, a value that is not a
+number in a ``float`` field, an item listed twice in ``.item``, split files without the
+prefix field. Warnings (the run works, but you should know): duplicate interactions, items of
+the interactions without an ``.item`` row (TPAD uses its fallback feature for them), an
+``.item`` without any text field TPAD reads, image paths that do not exist.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataset_tools.atomic import (FIELD_TYPES, IMAGE_FIELD, SPLIT_SUFFIXES, TEXT_FIELDS,
+                                  dataset_files, parse_header)
+
+USER_FIELDS = ("user_id", "session_id")
+ITEM_FIELD = "item_id"
+LIST_FIELD = "item_id_list"
+#: At most this many messages of one kind per file; the rest are counted.
+MAX_PER_KIND = 10
+
+
+@dataclass
+class Report:
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    _counts: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return not self.errors
+
+    def add(self, level, path, line, fieldname, problem, fix):
+        key = (level, str(path), problem)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        if self._counts[key] > MAX_PER_KIND:
+            return
+        where = f"{path}:{line}" if line else str(path)
+        column = f" field '{fieldname}'" if fieldname else ""
+        (self.errors if level == "error" else self.warnings).append(
+            f"{where}:{column} {problem}; {fix}")
+
+    def finish(self):
+        for (level, path, problem), count in self._counts.items():
+            if count > MAX_PER_KIND:
+                (self.errors if level == "error" else self.warnings).append(
+                    f"{path}: ... and {count - MAX_PER_KIND} more like '{problem}'")
+        return self
+
+
+def _check_file(path, report, on_row=None):
+    """Header, encoding, cell count, empty ids and numeric fields of one atomic file.
+
+    Returns the ``[(name, type)]`` header (``None`` if unreadable); ``on_row(lineno, cells)``
+    sees every well-formed row.
+    """
+    with open(path, "rb") as handle:
+        raw_header = handle.readline()
+        try:
+            fields = parse_header(raw_header.decode("utf-8"))
+        except UnicodeDecodeError:
+            report.add("error", path, 1, None, "header is not UTF-8", "save the file as UTF-8")
+            return None
+        except ValueError as error:
+            report.add("error", path, 1, None, str(error),
+                       f"write every header cell as name:type, type one of {', '.join(FIELD_TYPES)}, "
+                       "separated by tabs")
+            return None
+        names = [n for n, _ in fields]
+        if len(set(names)) != len(names):
+            report.add("error", path, 1, None, f"duplicate field names in header {names}",
+                       "give every column its own name")
+        floats = [k for k, (_, t) in enumerate(fields) if t == "float"]
+        float_seqs = [k for k, (_, t) in enumerate(fields) if t == "float_seq"]
+        ids = [k for k, n in enumerate(names) if n in USER_FIELDS or n == ITEM_FIELD]
+        for lineno, raw in enumerate(handle, start=2):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                report.add("error", path, lineno, None, f"bytes that are not UTF-8 ({error.reason})",
+                           "re-encode the file as UTF-8")
+                continue
+            if not line.strip():
+                continue
+            cells = line.split("\t")
+            if len(cells) != len(fields):
+                report.add("error", path, lineno, None,
+                           f"{len(cells)} tab-separated cells, the header has {len(fields)}",
+                           "separate cells with exactly one tab and remove tabs inside values")
+                continue
+            for k in ids:
+                if not cells[k].strip():
+                    report.add("error", path, lineno, names[k], "empty id", "drop the row or fill the id")
+            for k in floats:
+                try:
+                    float(cells[k])
+                except ValueError:
+                    report.add("error", path, lineno, names[k], f"{cells[k]!r} is not a number",
+                               "write a number (e.g. a unix time in seconds)")
+            for k in float_seqs:
+                try:
+                    [float(x) for x in cells[k].split()]
+                except ValueError:
+                    report.add("error", path, lineno, names[k], "not space-separated numbers",
+                               "write float_seq values as numbers separated by spaces")
+            if on_row:
+                on_row(lineno, cells)
+    return fields
+
+
+def validate_dataset(dataset_dir, name):
+    """Validate dataset ``name`` in ``dataset_dir``; returns a :class:`Report`."""
+    dataset_dir = Path(dataset_dir)
+    report = Report()
+    files = dataset_files(dataset_dir, name)
+    splits = [s for s in SPLIT_SUFFIXES if s in files]
+    if ".inter" not in files and not splits:
+        report.add("error", dataset_dir / f"{name}.inter", None, None, "file not found",
+                   f"put the interactions in {name}.inter (or {name}.train/.valid/.test.inter)")
+        return report.finish()
+    if splits and len(splits) != len(SPLIT_SUFFIXES):
+        report.add("error", dataset_dir, None, None,
+                   f"only {', '.join(name + s for s in splits)} of the three split files exist",
+                   "provide .train.inter, .valid.inter and .test.inter together")
+
+    inter_items = set()
+    for suffix in [".inter"] + splits:
+        if suffix not in files:
+            continue
+        path = files[suffix]
+        seen, state = set(), {}
+
+        def on_row(lineno, cells, path=path, seen=seen, state=state):
+            if state.get("item") is not None:
+                inter_items.add(cells[state["item"]])
+            if state.get("list") is not None:
+                inter_items.update(cells[state["list"]].split())
+            key = "\t".join(cells)
+            if key in seen:
+                report.add("warning", path, lineno, None, "duplicate of an earlier row",
+                           "remove repeated interactions unless they are real repeats")
+            seen.add(key)
+
+        with open(path, "rb") as handle:
+            try:
+                header = dict(parse_header(handle.readline().decode("utf-8")))
+            except (UnicodeDecodeError, ValueError):
+                header = {}
+        names = list(header)
+        state["item"] = names.index(ITEM_FIELD) if ITEM_FIELD in names else None
+        state["list"] = names.index(LIST_FIELD) if LIST_FIELD in names else None
+        fields = _check_file(path, report, on_row)
+        if fields is None:
+            continue
+        if not any(n in header for n in USER_FIELDS):
+            report.add("error", path, 1, None, f"no user or session field (one of {USER_FIELDS})",
+                       "add a user_id:token or session_id:token column")
+        if ITEM_FIELD not in header:
+            report.add("error", path, 1, None, f"no {ITEM_FIELD} field", f"add an {ITEM_FIELD}:token column")
+        if suffix in SPLIT_SUFFIXES and header.get(LIST_FIELD) != "token_seq":
+            report.add("error", path, 1, LIST_FIELD, "split files need the prefix field "
+                       f"{LIST_FIELD}:token_seq", "write splits with `python -m dataset_tools sessionize`")
+
+    if ".item" in files:
+        path = files[".item"]
+        item_ids = {}
+        header = {}
+
+        def on_item(lineno, cells):
+            item = cells[0]
+            if item in item_ids:
+                report.add("error", path, lineno, ITEM_FIELD,
+                           f"item {item!r} already listed on line {item_ids[item]}", "keep one row per item")
+            else:
+                item_ids[item] = lineno
+            if image_col is not None and cells[image_col].strip():
+                image = Path(cells[image_col])
+                image = image if image.is_absolute() else dataset_dir / image
+                if not image.is_file():
+                    report.add("warning", path, lineno, IMAGE_FIELD, f"image {cells[image_col]} not found",
+                               "fix the path (relative to the dataset folder) or leave the cell empty; "
+                               "the item is used with text only")
+
+        with open(path, "rb") as handle:
+            try:
+                header = dict(parse_header(handle.readline().decode("utf-8")))
+            except (UnicodeDecodeError, ValueError):
+                header = {}
+        image_col = list(header).index(IMAGE_FIELD) if IMAGE_FIELD in header else None
+        fields = _check_file(path, report, on_item)
+        if fields is not None:
+            if fields[0][0] != ITEM_FIELD:
+                report.add("error", path, 1, fields[0][0], f"the first column must be {ITEM_FIELD}",
+                           f"move {ITEM_FIELD}:token to the first column")
+            if not any(f in header for f in TEXT_FIELDS):
+                report.add("warning", path, 1, None,
+                           f"no text field TPAD reads ({', '.join(TEXT_FIELDS)})",
+                           "add title/keywords/description columns to get text features")
+            lacking = inter_items - set(item_ids)
+            if lacking:
+                report.add("warning", path, None, None,
+                           f"{len(lacking)} items of the interactions have no row (e.g. {sorted(lacking)[:3]})",
+                           "add their rows; until then TPAD gives them the fallback feature")
+    else:
+        report.add("warning", dataset_dir / f"{name}.item", None, None, "no .item file",
+                   "TPAD needs item text (or images) for its features; ID-only models are unaffected")
+    return report.finish()

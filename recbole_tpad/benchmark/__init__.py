@@ -1,0 +1,1 @@
+"""Running several models under one protocol and tabulating them."""

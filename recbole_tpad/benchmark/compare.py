@@ -1,0 +1,64 @@
+"""Run a list of models on one dataset through :func:`recbole_tpad.quick_start.run`, one
+result file per model, and write a markdown table of their test metrics.
+
+Resumable: a model whose result file exists for the same settings is not run again.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _result_path(out_dir, dataset, model, tag):
+    return Path(out_dir) / "runs" / dataset / f"{model}{'-' + tag if tag else ''}.json"
+
+
+def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None):
+    """Run each model (skipping finished ones); returns the list of results."""
+    from recbole_tpad.quick_start import run
+
+    results = []
+    for k, model in enumerate(models, start=1):
+        path = _result_path(out_dir, dataset, model, tag)
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            if stored.get("settings") == (config_dict or {}):
+                print(f"[{k}/{len(models)}] {model} on {dataset}: done earlier ({path})", flush=True)
+                results.append(stored)
+                continue
+        print(f"[{k}/{len(models)}] {model} on {dataset}: running", flush=True)
+        tic = time.time()
+        result = run(model, dataset, config_file_list, dict(config_dict or {}))
+        result["settings"] = config_dict or {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1, default=str))
+        print(f"[{k}/{len(models)}] {model} on {dataset}: finished in {time.time() - tic:.0f}s, "
+              f"test ndcg@10 {result['test_result'].get('ndcg@10')}", flush=True)
+        results.append(result)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--models", default="TPAD,SASRec,GRU4Rec,SRGNN")
+    parser.add_argument("--out", default="results")
+    parser.add_argument("--tag", default="", help="suffix of the result files (one per setting)")
+    args, extra = parser.parse_known_args(argv)
+    import recbole_tpad  # noqa: F401
+    from recbole_tpad.config import parse_cli_values
+    from recbole_tpad.quick_start import format_results
+
+    results = compare(args.models.split(","), args.dataset, parse_cli_values(extra), args.out, args.tag)
+    table = format_results(results)
+    print(table)
+    out = Path(args.out) / f"{args.dataset}{'-' + args.tag if args.tag else ''}.md"
+    out.write_text(f"# {args.dataset}\n\nCommand: `python -m recbole_tpad.benchmark.compare "
+                   f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Every shim RecBole 1.2.1 needs on today's numpy, torch and hyperopt, in one place.
+
+RecBole 1.2.1 was written for numpy < 1.24, torch < 2.6 and hyperopt < 0.2.7. Each shim below
+fixes one breakage found on the pinned stack (see README, "RecBole on today's stack"); each is
+idempotent and covered by ``tests/test_compat.py``. ``recbole_tpad/__init__.py`` calls
+:func:`apply` before anything else of RecBole is imported by the plugin, and Ray workers get
+it by importing the package.
+"""
+
+import contextlib
+import functools
+import importlib
+import sys
+import types
+
+import numpy as np
+import torch
+
+#: numpy aliases removed in numpy 1.24 / 2.0 that RecBole still reads (``np.float`` in its
+#: config compatibility code, ``np.float_`` in dataset code, and again after unpickling a Config).
+NUMPY_ALIASES = {
+    "float": float, "int": int, "bool": bool, "object": object, "str": str, "long": int,
+    "float_": np.float64, "complex_": np.complex128, "unicode_": np.str_,
+}
+
+#: Where RecBole unpickles its own checkpoints (they embed the Config, so torch >= 2.6's
+#: ``weights_only=True`` default refuses them).
+_CHECKPOINT_LOADERS = [
+    ("recbole.trainer.trainer", "Trainer", "resume_checkpoint"),
+    ("recbole.trainer.trainer", "Trainer", "evaluate"),
+    ("recbole.quick_start.quick_start", None, "load_data_and_model"),
+]
+
+_applied = False
+
+
+def add_numpy_aliases():
+    """Put back the numpy aliases RecBole reads, only where numpy no longer has them."""
+    for name, value in NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+@contextlib.contextmanager
+def trusted_checkpoint_loading():
+    """Inside this block ``torch.load`` defaults to ``weights_only=False``.
+
+    Only used around RecBole's own loaders, which read files this program wrote (checkpoints
+    under ``checkpoint_dir``); everywhere else torch keeps its safe default.
+    """
+    original = torch.load
+    if getattr(original, "_recbole_tpad_trusted", False):
+        yield
+        return
+
+    @functools.wraps(original)
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return original(*args, **kwargs)
+
+    load._recbole_tpad_trusted = True
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
+def _trusting(function):
+    if getattr(function, "_recbole_tpad_trusting", False):
+        return function
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with trusted_checkpoint_loading():
+            return function(*args, **kwargs)
+
+    wrapper._recbole_tpad_trusting = True
+    return wrapper
+
+
+def trust_recbole_checkpoints():
+    """Wrap RecBole's checkpoint readers in :func:`trusted_checkpoint_loading`."""
+    for module_name, class_name, attribute in _CHECKPOINT_LOADERS:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, class_name) if class_name else module
+        setattr(owner, attribute, _trusting(getattr(owner, attribute)))
+        if class_name is None:  # also re-exported by the package ``recbole.quick_start``
+            package = importlib.import_module(module_name.rsplit(".", 1)[0])
+            if hasattr(package, attribute):
+                setattr(package, attribute, getattr(module, attribute))
+
+
+def switch_off_anomaly_detection():
+    """``recbole/model/sequential_recommender/sine.py`` turns on autograd anomaly detection at
+    import, which slows every model in the process about 4x. Import it, then switch it off."""
+    importlib.import_module("recbole.model.sequential_recommender")
+    torch.autograd.set_detect_anomaly(False)
+
+
+class _RandomWithGenerator(types.ModuleType):
+    """``numpy.random`` whose ``RandomState`` is a ``Generator`` (hyperopt >= 0.2.7 calls
+    ``rng.integers``, which ``RandomState`` lacks)."""
+
+    def __init__(self):
+        super().__init__("numpy.random")
+        self.RandomState = np.random.default_rng
+
+    def __getattr__(self, name):
+        return getattr(np.random, name)
+
+
+class _NumpyForHyperopt(types.ModuleType):
+    def __init__(self):
+        super().__init__("numpy")
+        self.random = _RandomWithGenerator()
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def fix_hyperopt_rng():
+    """RecBole's exhaustive search builds ``np.random.RandomState`` for hyperopt; give only
+    that module a numpy whose ``RandomState`` is ``default_rng``."""
+    module = importlib.import_module("recbole.trainer.hyper_tuning")
+    if not isinstance(module.np, _NumpyForHyperopt):
+        module.np = _NumpyForHyperopt()
+
+
+def register_model(name, module):
+    """Make a plugin model visible to ``recbole.utils.get_model`` (and so to
+    ``load_data_and_model`` and checkpoints) as ``recbole.model.sequential_recommender.<name>``.
+
+    ``get_model`` only searches ``recbole.model.*``; a module found in ``sys.modules`` is used
+    before its later search of ``exlib_recommender`` would import xgboost and lightgbm.
+    """
+    package = importlib.import_module("recbole.model.sequential_recommender")
+    qualified = f"{package.__name__}.{name.lower()}"
+    sys.modules[qualified] = module
+    setattr(package, name.lower(), module)
+    setattr(package, name, getattr(module, name))
+
+
+def apply():
+    """Apply every shim once (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    add_numpy_aliases()
+    switch_off_anomaly_detection()
+    trust_recbole_checkpoints()
+    fix_hyperopt_rng()
+    _applied = True

@@ -1,0 +1,1 @@
+"""Data the models read: the item-feature file contract and locating datasets."""

@@ -1,0 +1,176 @@
+"""TPAD's building blocks: the adapter over frozen item features, the fusion with ID
+embeddings, and the three session encoders (transformer, GRU, gated GNN)."""
+
+import torch
+from recbole.model.layers import TransformerEncoder
+from torch import nn
+from torch.nn import functional as F
+
+ADAPTERS = ("linear", "mlp", "moe")
+FUSIONS = ("sum", "concat", "gate")
+ENCODERS = ("transformer", "gru", "gnn")
+
+
+class FeatureAdapter(nn.Module):
+    """Maps frozen item features (any producer's dimension) into the model's space.
+
+    ``linear``: one projection. ``mlp``: LayerNorm, two layers. ``moe``: a softmax-gated mixture
+    of parametric-whitening experts ``(x - b_k) W_k``, as UniSRec adapts frozen text vectors.
+    """
+
+    def __init__(self, in_dim, out_dim, kind="mlp", dropout=0.1, n_experts=4):
+        super().__init__()
+        if kind not in ADAPTERS:
+            raise ValueError(f"adapter={kind!r}: use one of {ADAPTERS}")
+        self.kind = kind
+        self.dropout = nn.Dropout(dropout)
+        if kind == "linear":
+            self.proj = nn.Linear(in_dim, out_dim)
+        elif kind == "mlp":
+            self.norm = nn.LayerNorm(in_dim)
+            self.proj = nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Dropout(dropout),
+                                      nn.Linear(out_dim, out_dim))
+        else:
+            self.bias = nn.Parameter(torch.zeros(n_experts, in_dim))
+            self.experts = nn.Parameter(torch.randn(n_experts, in_dim, out_dim) / in_dim ** 0.5)
+            self.gate = nn.Linear(in_dim, n_experts)
+
+    def forward(self, features):
+        x = self.dropout(features)
+        if self.kind == "linear":
+            return self.proj(x)
+        if self.kind == "mlp":
+            return self.proj(self.norm(x))
+        expert_out = torch.einsum("nki,kio->nko", x.unsqueeze(1) - self.bias, self.experts)
+        weights = F.softmax(self.gate(x), dim=-1).unsqueeze(-1)
+        return (weights * expert_out).sum(1)
+
+
+class Fusion(nn.Module):
+    """Combines the ID embedding and the adapted feature vector of each item."""
+
+    def __init__(self, dim, kind="sum"):
+        super().__init__()
+        if kind not in FUSIONS:
+            raise ValueError(f"fusion={kind!r}: use one of {FUSIONS}")
+        self.kind = kind
+        if kind == "concat":
+            self.proj = nn.Linear(2 * dim, dim)
+        elif kind == "gate":
+            self.gate = nn.Linear(2 * dim, dim)
+
+    def forward(self, id_emb, feat_emb):
+        if self.kind == "sum":
+            return id_emb + feat_emb
+        both = torch.cat([id_emb, feat_emb], dim=-1)
+        if self.kind == "concat":
+            return self.proj(both)
+        g = torch.sigmoid(self.gate(both))
+        return g * id_emb + (1 - g) * feat_emb
+
+
+def gather_last(output, lengths):
+    """The vector at position ``lengths - 1`` of each sequence."""
+    index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, output.size(-1))
+    return output.gather(1, index).squeeze(1)
+
+
+class TransformerSessionEncoder(nn.Module):
+    """SASRec-style causal self-attention; the session is its last position's output."""
+
+    def __init__(self, dim, max_len, n_layers=2, n_heads=2, inner_size=256, dropout=0.2,
+                 attn_dropout=0.2, hidden_act="gelu", layer_norm_eps=1e-12):
+        super().__init__()
+        self.position = nn.Embedding(max_len, dim)
+        self.norm = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = TransformerEncoder(n_layers=n_layers, n_heads=n_heads, hidden_size=dim,
+                                          inner_size=inner_size, hidden_dropout_prob=dropout,
+                                          attn_dropout_prob=attn_dropout, hidden_act=hidden_act,
+                                          layer_norm_eps=layer_norm_eps)
+
+    def forward(self, item_emb, item_seq, lengths):
+        positions = torch.arange(item_seq.size(1), device=item_seq.device)
+        x = self.dropout(self.norm(item_emb + self.position(positions).unsqueeze(0)))
+        mask = (item_seq != 0).unsqueeze(1).unsqueeze(2)
+        mask = torch.tril(mask.expand(-1, -1, item_seq.size(1), -1))
+        mask = torch.where(mask, 0.0, -10000.0)
+        return gather_last(self.encoder(x, mask, output_all_encoded_layers=False)[-1], lengths)
+
+
+class GRUSessionEncoder(nn.Module):
+    """GRU4Rec-style recurrent encoder; the session is its last step's output."""
+
+    def __init__(self, dim, n_layers=1, dropout=0.2):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.gru = nn.GRU(dim, dim, num_layers=n_layers, batch_first=True, bias=False)
+        self.dense = nn.Linear(dim, dim)
+
+    def forward(self, item_emb, item_seq, lengths):
+        output, _ = self.gru(self.dropout(item_emb))
+        return gather_last(self.dense(output), lengths)
+
+
+class GatedGNNSessionEncoder(nn.Module):
+    """SR-GNN's gated graph network over the session graph, built on tensors.
+
+    Positions holding the same item are one node of SR-GNN's graph: the adjacency
+    ``S T S^T`` (S: same-item matrix, T: next-position transitions) gives every copy of an item
+    the merged in/out edges, so the result equals SR-GNN's without its per-batch numpy loop.
+    The session is SR-GNN's: soft attention over positions, concatenated with the last item.
+    """
+
+    def __init__(self, dim, steps=1, dropout=0.2):
+        super().__init__()
+        self.steps = steps
+        self.dropout = nn.Dropout(dropout)
+        self.edge_in = nn.Linear(dim, dim)
+        self.edge_out = nn.Linear(dim, dim)
+        self.cell = nn.GRUCell(2 * dim, dim)
+        self.att_last = nn.Linear(dim, dim)
+        self.att_all = nn.Linear(dim, dim)
+        self.att_score = nn.Linear(dim, 1, bias=False)
+        self.out = nn.Linear(2 * dim, dim)
+
+    @staticmethod
+    def adjacency(item_seq):
+        valid = item_seq != 0
+        same = (item_seq.unsqueeze(2) == item_seq.unsqueeze(1)) & valid.unsqueeze(2) & valid.unsqueeze(1)
+        same = same.float()
+        step = (valid[:, :-1] & valid[:, 1:]).float()
+        trans = torch.diag_embed(F.pad(step, (0, 1)), offset=1)[:, :-1, :-1]
+        edges = (same @ trans @ same).clamp(max=1)  # [i, j] = 1: item(i) -> item(j) occurs
+        copies = same.sum(1, keepdim=True).clamp(min=1)  # positions holding item(j), per column j
+
+        def per_node(a):  # each neighbour node counts once, however many positions hold it
+            a = a / copies
+            return a / a.sum(-1, keepdim=True).clamp(min=1e-12) * (a.sum(-1, keepdim=True) > 0)
+
+        return per_node(edges.transpose(1, 2)), per_node(edges)
+
+    def forward(self, item_emb, item_seq, lengths):
+        a_in, a_out = self.adjacency(item_seq)
+        h = self.dropout(item_emb)
+        batch, length, dim = h.shape
+        for _ in range(self.steps):
+            message = torch.cat([a_in @ self.edge_in(h), a_out @ self.edge_out(h)], dim=-1)
+            h = self.cell(message.reshape(-1, 2 * dim), h.reshape(-1, dim)).view(batch, length, dim)
+        last = gather_last(h, lengths)
+        alpha = self.att_score(torch.sigmoid(self.att_last(last).unsqueeze(1) + self.att_all(h)))
+        global_pref = (alpha * h * (item_seq != 0).unsqueeze(-1)).sum(1)
+        return self.out(torch.cat([global_pref, last], dim=-1))
+
+
+def build_session_encoder(kind, dim, config):
+    """The encoder named by ``encoder`` in the config, with its hyper-parameters."""
+    if kind == "transformer":
+        return TransformerSessionEncoder(
+            dim, config["MAX_ITEM_LIST_LENGTH"], config["n_layers"], config["n_heads"],
+            config["inner_size"], config["hidden_dropout_prob"], config["attn_dropout_prob"],
+            config["hidden_act"], config["layer_norm_eps"])
+    if kind == "gru":
+        return GRUSessionEncoder(dim, config["gru_layers"], config["hidden_dropout_prob"])
+    if kind == "gnn":
+        return GatedGNNSessionEncoder(dim, config["gnn_steps"], config["hidden_dropout_prob"])
+    raise ValueError(f"encoder={kind!r}: use one of {ENCODERS}")

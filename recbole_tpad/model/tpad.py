@@ -1,0 +1,104 @@
+"""TPAD's downstream recommender, a RecBole ``SequentialRecommender``.
+
+Item representation = ID embedding fused with an adapter over a frozen, precomputed item-feature
+table (from the MLLM pretrainer, or a text encoder); a session encoder (transformer, GRU or
+gated GNN) turns the prefix into a vector; cross-entropy over all items. It only *reads* the
+feature file (``recbole_tpad.data.features``); it never computes features, so it trains and
+evaluates with RecBole's own trainer exactly like the built-in baselines.
+
+Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding``,
+``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``, ``adapter``,
+``fusion``, ``encoder`` and the encoders' own sizes.
+"""
+
+import logging
+import os
+
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_tpad.data.features import load_feature_table
+from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
+
+logger = logging.getLogger(__name__)
+
+
+def default_feature_file(config):
+    """``<data_path>/<dataset>.<feature_source>.npy`` when ``feature_file`` is not set."""
+    if config["feature_file"]:
+        return config["feature_file"]
+    return os.path.join(config["data_path"], f"{config['dataset']}.{config['feature_source']}.npy")
+
+
+class TPAD(SequentialRecommender):
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.dim = config["embedding_size"]
+        self.use_id_embedding = config["use_id_embedding"]
+        self.use_features = config["use_features"]
+        if not (self.use_id_embedding or self.use_features):
+            raise ValueError("TPAD needs use_id_embedding or use_features (or both) set to True")
+        if config["loss_type"] != "CE":
+            raise ValueError(f"TPAD trains with loss_type CE over all items, not {config['loss_type']!r}")
+
+        if self.use_id_embedding:
+            self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
+        if self.use_features:
+            table, self.feature_report = load_feature_table(
+                default_feature_file(config), config["dataset"], config["data_path"],
+                dataset.field2id_token[self.ITEM_ID], expected_dim=config["feature_dim"],
+                missing_feature=config["missing_feature"])
+            # A buffer: frozen, moves with .to(device), and saved in checkpoints so a trained
+            # model keeps the exact vectors it was trained on.
+            self.register_buffer("item_features", torch.from_numpy(table))
+            self.adapter = FeatureAdapter(table.shape[1], self.dim, config["adapter"],
+                                          config["feature_dropout"], config["n_experts"])
+        if self.use_id_embedding and self.use_features:
+            self.fusion = Fusion(self.dim, config["fusion"])
+        self.item_norm = nn.LayerNorm(self.dim, eps=config["layer_norm_eps"])
+        self.encoder = build_session_encoder(config["encoder"], self.dim, config)
+        self.loss_fct = nn.CrossEntropyLoss()
+        self.initializer_range = config["initializer_range"]
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+
+    def item_representations(self):
+        """``[n_items, dim]``: every item's fused representation (row 0 is padding)."""
+        if not self.use_features:
+            return self.item_embedding.weight
+        feat = self.item_norm(self.adapter(self.item_features))
+        if not self.use_id_embedding:
+            return feat
+        return self.fusion(self.item_embedding.weight, feat)
+
+    def forward(self, item_seq, item_seq_len, items=None):
+        items = self.item_representations() if items is None else items
+        return self.encoder(items[item_seq], item_seq, item_seq_len)
+
+    def calculate_loss(self, interaction):
+        items = self.item_representations()
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        logits = seq_output @ items.t()
+        return self.loss_fct(logits, interaction[self.POS_ITEM_ID])
+
+    def predict(self, interaction):
+        items = self.item_representations()
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        return (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
+
+    def full_sort_predict(self, interaction):
+        items = self.item_representations()
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        return seq_output @ items.t()

@@ -1,0 +1,181 @@
+"""The one training/evaluation core: the run script, the comparison and the tuner all call it.
+
+:func:`run` is RecBole's ``run_recbole`` plus what the plugin promises around it: the dataset
+is found (or linked, or generated) and validated before anything long starts, TPAD's feature
+file is built when it is the default one and missing or stale, and the result carries epoch
+times and peak memory for side-by-side comparisons.
+"""
+
+import json
+import resource
+import sys
+import time
+from logging import getLogger
+from pathlib import Path
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_trainer, init_logger, init_seed, set_color
+
+from recbole_tpad.config import Config
+from recbole_tpad.data.features import _versions
+from recbole_tpad.data.locate import ensure_dataset
+
+
+class DatasetInvalidError(ValueError):
+    """The dataset's atomic files failed validation; the message lists every problem."""
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare_dataset(config):
+    """Make the dataset's folder ready and, if ``validate_dataset`` is on, check its files."""
+    dataset_dir = Path(config["data_path"])
+    ensure_dataset(config["dataset"], dataset_dir.parent)
+    if config["validate_dataset"]:
+        from dataset_tools.validate import validate_dataset
+
+        report = validate_dataset(dataset_dir, config["dataset"])
+        for problem in report.warnings:
+            getLogger().warning(problem)
+        if report.errors:
+            raise DatasetInvalidError(
+                f"dataset {config['dataset']} at {dataset_dir} has {len(report.errors)} error(s):\n"
+                + "\n".join(report.errors[:50])
+                + "\nFix them, or run with --validate_dataset=False to skip the checks.")
+    return dataset_dir
+
+
+def prepare_features(config):
+    """Build TPAD's default text-encoder features when they are missing or out of date.
+
+    Only the default file (``feature_file`` unset) is built: a file given explicitly is the
+    user's (e.g. the pretrainer's output) and is checked, never replaced.
+    """
+    if config["model"] != "TPAD" or not config["use_features"] or config["feature_file"]:
+        return
+    if not config["build_missing_features"] or config["feature_source"] != "text-minilm":
+        return
+    from recbole_tpad.mllm.text_encoder import build_text_features
+    from recbole_tpad.model.tpad import default_feature_file
+
+    build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
+                        encoder=config["text_encoder"], progress=config["show_progress"])
+
+
+def build_features(dataset, config_file_list=None, config_dict=None, force=False):
+    """``--stage=features``: write the text-encoder feature file for ``dataset``."""
+    from recbole_tpad.mllm.text_encoder import build_text_features
+    from recbole_tpad.model.tpad import default_feature_file
+
+    config = Config(model="TPAD", dataset=dataset, config_file_list=config_file_list,
+                    config_dict=config_dict)
+    init_logger(config)
+    prepare_dataset(config)
+    return build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
+                               encoder=config["text_encoder"], force=force,
+                               progress=config["show_progress"])
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+        callback_fn=None, resume_file=None):
+    """Train ``model`` on ``dataset`` and evaluate it on the test split.
+
+    Args:
+        model: a model name (``TPAD`` or any RecBole model) or class.
+        dataset: a dataset name (a folder under ``data_path``, a shared dataset, or ``demo``).
+        config_file_list: yaml files applied after the plugin's properties.
+        config_dict: values applied last (what ``--key=value`` gives).
+        saved: keep the best checkpoint (and evaluate it) as RecBole does.
+        callback_fn: ``f(epoch_idx, valid_score)`` after each validation (Ray Tune reports).
+        resume_file: a RecBole checkpoint of this same config to continue from.
+
+    Returns:
+        dict with ``best_valid_result``, ``test_result``, ``epoch_times``, ``peak_rss_mb``, ...
+    """
+    started = time.time()
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
+                    config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    prepare_dataset(config)
+    prepare_features(config)
+    logger.info(config)
+
+    data = create_dataset(config)
+    logger.info(data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"], config["reproducibility"])
+    model = config.model_class(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if resume_file:
+        trainer.resume_checkpoint(resume_file)
+
+    epoch_times = []
+    train_epoch = trainer._train_epoch
+
+    def timed_train_epoch(*args, **kwargs):
+        tic = time.perf_counter()
+        result = train_epoch(*args, **kwargs)
+        epoch_times.append(time.perf_counter() - tic)
+        return result
+
+    trainer._train_epoch = timed_train_epoch
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+        callback_fn=callback_fn)
+    tic = time.perf_counter()
+    test_result = trainer.evaluate(test_data, load_best_model=saved,
+                                   show_progress=config["show_progress"])
+    test_seconds = time.perf_counter() - tic
+
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": dict(best_valid_result or {}),
+        "test_result": dict(test_result),
+        "epochs_run": len(epoch_times),
+        "epoch_times": epoch_times,
+        "mean_epoch_seconds": sum(epoch_times) / len(epoch_times) if epoch_times else None,
+        "test_seconds": test_seconds,
+        "n_test_cases": len(test_data.dataset) if hasattr(test_data, "dataset") else None,
+        "total_seconds": time.time() - started,
+        "peak_rss_mb": _peak_rss_mb(),
+        "device": str(config["device"]),
+        "seed": config["seed"],
+        "saved_model_file": trainer.saved_model_file if saved else None,
+        "versions": _versions(),
+        "command": " ".join(sys.argv),
+    }
+    if saved:
+        summary = Path(trainer.saved_model_file).with_suffix(".json")
+        summary.write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+def load_data_and_model(model_file):
+    """RecBole's ``load_data_and_model`` for checkpoints of any model, TPAD included."""
+    from recbole.quick_start import load_data_and_model as recbole_load
+
+    return recbole_load(model_file)
+
+
+def format_results(results, metrics=None):
+    """A markdown table of test metrics, one row per run result (as :func:`run` returns)."""
+    metrics = metrics or list(results[0]["test_result"])
+    header = "| model | " + " | ".join(metrics) + " | s/epoch | epochs |"
+    lines = [header, "|" + "---|" * (len(metrics) + 3)]
+    for r in results:
+        cells = [f"{r['test_result'].get(m, float('nan')):.4f}" for m in metrics]
+        epoch = f"{r['mean_epoch_seconds']:.1f}" if r["mean_epoch_seconds"] else "-"
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {epoch} | {r['epochs_run']} |")
+    return "\n".join(lines)
+

@@ -1,0 +1,55 @@
+"""Model names to classes: the plugin's own models first, then every model RecBole ships."""
+
+import importlib
+import inspect
+
+from recbole.model.abstract_recommender import AbstractRecommender
+from recbole.utils import get_model as recbole_get_model
+
+_RECBOLE_FAMILIES = (
+    "sequential_recommender",
+    "general_recommender",
+    "context_aware_recommender",
+    "knowledge_aware_recommender",
+)
+
+
+def plugin_models():
+    """``{name: class}`` of the models this plugin adds."""
+    from recbole_tpad.model.tpad import TPAD
+
+    return {"TPAD": TPAD}
+
+
+def recbole_models(family="sequential_recommender"):
+    """Names of the models one RecBole family exports (e.g. SASRec, GRU4Rec, SRGNN)."""
+    package = importlib.import_module(f"recbole.model.{family}")
+    return sorted(
+        name for name, obj in vars(package).items()
+        if inspect.isclass(obj) and issubclass(obj, AbstractRecommender)
+        and obj.__module__.startswith("recbole.model.")
+    )
+
+
+class UnknownModelError(ValueError):
+    """Raised for a model name neither the plugin nor RecBole knows."""
+
+
+def get_model(name):
+    """The model class called ``name`` (case-sensitive, as RecBole's)."""
+    if not isinstance(name, str):
+        return name
+    models = plugin_models()
+    if name in models:
+        return models[name]
+    for family in _RECBOLE_FAMILIES:  # RecBole's own search would import xgboost/lightgbm
+        found = getattr(importlib.import_module(f"recbole.model.{family}"), name, None)
+        if inspect.isclass(found) and issubclass(found, AbstractRecommender):
+            return found
+    if name.lower() in ("xgboost", "lightgbm"):
+        return recbole_get_model(name)  # raises ImportError naming the missing package
+    raise UnknownModelError(
+        f"unknown model {name!r}. Plugin models: {', '.join(sorted(models))}. "
+        f"RecBole sequential models: {', '.join(recbole_models())}. "
+        "Other RecBole families (general, context-aware, knowledge) are accepted by their class name too."
+    )

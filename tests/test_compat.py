@@ -1,0 +1,86 @@
+"""Each RecBole shim in recbole_tpad.compat does its one job."""
+
+import importlib
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_tpad import compat
+
+
+def test_numpy_aliases_restored():
+    for name in ("float", "int", "bool", "object", "str", "long", "float_", "complex_", "unicode_"):
+        assert hasattr(np, name), name
+    assert np.float_ is np.float64 and np.float is float
+
+
+def test_anomaly_detection_off_after_importing_recbole_models():
+    importlib.import_module("recbole.model.sequential_recommender.sine")
+    assert not torch.is_anomaly_enabled()
+
+
+class _Opaque:  # stands for RecBole's Config pickled inside its checkpoints
+    def __init__(self):
+        self.value = 3
+
+
+def test_trusted_loading_is_scoped(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"config": _Opaque()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)  # torch's safe default stays in force outside RecBole's loaders
+    with compat.trusted_checkpoint_loading():
+        assert torch.load(path)["config"].value == 3
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+
+
+def test_recbole_checkpoint_readers_are_wrapped():
+    from recbole.quick_start import load_data_and_model
+    from recbole.trainer.trainer import Trainer
+
+    for function in (Trainer.resume_checkpoint, Trainer.evaluate, load_data_and_model):
+        assert getattr(function, "_recbole_tpad_trusting", False), function
+
+
+def test_hyperopt_exhaustive_search_runs():
+    from hyperopt import hp
+    from recbole.trainer.hyper_tuning import HyperTuning
+
+    def objective(config_dict, config_file_list):
+        return {"model": "toy", "best_valid_score": 10 - abs(config_dict["x"] - 2),
+                "valid_score_bigger": True, "best_valid_result": {}, "test_result": {}}
+
+    def search():
+        tuner = HyperTuning(objective, space={"x": hp.choice("x", [0, 1, 2, 3])},
+                            algo="exhaustive", max_evals=4)
+        tuner.run()
+        return tuner
+
+    assert search().best_params == {"x": 2}
+    module = importlib.import_module("recbole.trainer.hyper_tuning")
+    shimmed, module.np = module.np, np
+    try:  # without the shim, hyperopt 0.3 fails on RandomState
+        with pytest.raises(AttributeError, match="integers"):
+            search()
+    finally:
+        module.np = shimmed
+
+
+def test_tpad_registered_for_recbole_get_model():
+    from recbole.utils import get_model
+
+    from recbole_tpad.model.tpad import TPAD
+
+    assert get_model("TPAD") is TPAD
+
+
+def test_apply_is_idempotent():
+    compat.apply()
+    compat.trust_recbole_checkpoints()
+    compat.fix_hyperopt_rng()
+    from recbole.trainer.trainer import Trainer
+
+    assert not getattr(Trainer.evaluate.__wrapped__, "_recbole_tpad_trusting", False)

@@ -1,0 +1,61 @@
+"""TPAD's layers: the tensor session graph equals SR-GNN's, adapters and fusions keep shapes."""
+
+import pytest
+import torch
+
+from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, FeatureAdapter, Fusion,
+                                       GatedGNNSessionEncoder, GRUSessionEncoder)
+
+
+def srgnn_adjacency(session):
+    """SR-GNN's merged-node graph of one session, expanded back to positions."""
+    nodes = sorted(set(session))
+    n = len(nodes)
+    out = torch.zeros(n, n)
+    for a, b in zip(session, session[1:]):
+        out[nodes.index(a), nodes.index(b)] = 1
+    return out, out.t(), [nodes.index(i) for i in session]
+
+
+def test_tensor_graph_matches_srgnn_messages():
+    session = [5, 7, 5, 9, 7]
+    item_seq = torch.tensor([session + [0, 0]])
+    a_in, a_out = GatedGNNSessionEncoder.adjacency(item_seq)
+    out, inn, idx = srgnn_adjacency(session)
+    h_nodes = torch.randn(out.size(0), 3)
+    h_pos = torch.cat([h_nodes[idx], torch.zeros(2, 3)])
+    for adj_pos, adj_node in ((a_out[0], out), (a_in[0], inn)):
+        expected = (adj_node / adj_node.sum(-1, keepdim=True).clamp(min=1)) @ h_nodes
+        got = adj_pos @ h_pos
+        assert torch.allclose(got[:len(session)], expected[idx], atol=1e-6)
+        assert torch.equal(got[len(session):], torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("kind", ADAPTERS)
+def test_adapters_map_features_to_model_space(kind):
+    adapter = FeatureAdapter(12, 8, kind)
+    assert adapter(torch.randn(5, 12)).shape == (5, 8)
+
+
+@pytest.mark.parametrize("kind", FUSIONS)
+def test_fusions_keep_shape(kind):
+    assert Fusion(8, kind)(torch.randn(5, 8), torch.randn(5, 8)).shape == (5, 8)
+
+
+def test_unknown_choices_are_refused():
+    with pytest.raises(ValueError, match="adapter='x'"):
+        FeatureAdapter(4, 4, "x")
+    with pytest.raises(ValueError, match="fusion='x'"):
+        Fusion(4, "x")
+
+
+def test_encoders_read_only_the_real_prefix():
+    torch.manual_seed(0)
+    for encoder in (GRUSessionEncoder(6, dropout=0.0), GatedGNNSessionEncoder(6, dropout=0.0)):
+        encoder.eval()
+        seq = torch.tensor([[3, 4, 0, 0]])
+        emb = torch.randn(1, 4, 6)
+        other = emb.clone()
+        other[:, 2:] = torch.randn(1, 2, 6)  # padding positions hold anything
+        length = torch.tensor([2])
+        assert torch.allclose(encoder(emb, seq, length), encoder(other, seq, length), atol=1e-6)

@@ -1,0 +1,98 @@
+"""End to end through the run script's code path on the small demo dataset."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from recbole_tpad.quick_start import load_data_and_model, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import run_recbole_tpad  # noqa: E402
+
+
+def finite_metrics(result):
+    metrics = result["test_result"]
+    assert {"recall@10", "ndcg@10", "mrr@10", "recall@20"} <= set(metrics)
+    return all(math.isfinite(v) for v in metrics.values())
+
+
+def test_run_script_trains_tpad_and_prints_the_table(run_config, capsys):
+    argv = ["--model=TPAD", "--dataset=demo"] + [f"--{k}={v}" for k, v in run_config.items()]
+    assert run_recbole_tpad.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| TPAD |" in out and "ndcg@10" in out
+
+
+@pytest.mark.parametrize("model", ["SRGNN", "GRU4Rec"])
+def test_builtin_models_run_under_the_same_protocol(model, run_config):
+    result = run(model, "demo", config_dict=run_config, saved=False)
+    assert result["model"] == model and result["epochs_run"] == 2
+    assert finite_metrics(result)
+
+
+def test_trained_tpad_beats_a_random_ranker(run_config):
+    result = run("TPAD", "demo", config_dict=dict(run_config, epochs=4), saved=False)
+    n_items = 320 + 1  # demo items + padding, all ranked
+    random_recall = 10 / n_items
+    assert finite_metrics(result)
+    assert result["test_result"]["recall@10"] > 3 * random_recall, result["test_result"]
+
+
+@pytest.mark.parametrize("encoder,fusion", [("gru", "sum"), ("gnn", "concat")])
+def test_tpad_encoders_and_fusions(encoder, fusion, run_config):
+    result = run("TPAD", "demo", config_dict=dict(run_config, encoder=encoder, fusion=fusion,
+                                                  epochs=1, adapter="moe"), saved=False)
+    assert finite_metrics(result)
+
+
+def test_tpad_id_only_needs_no_feature_file(run_config):
+    result = run("TPAD", "demo", config_dict=dict(run_config, use_features=False, epochs=1,
+                                                  feature_file="/nonexistent.npy"), saved=False)
+    assert finite_metrics(result)
+
+
+def test_checkpoint_reloads_with_load_data_and_model(run_config):
+    import torch
+
+    result = run("TPAD", "demo", config_dict=dict(run_config, epochs=1))
+    config, model, dataset, train_data, valid_data, test_data = load_data_and_model(
+        result["saved_model_file"])
+    assert type(model).__name__ == "TPAD" and config["model"] == "TPAD"
+    saved = torch.load(result["saved_model_file"], weights_only=False)["state_dict"]
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert Path(result["saved_model_file"]).with_suffix(".json").is_file()
+
+
+def test_unknown_model_lists_the_models(run_config, capsys):
+    assert run_recbole_tpad.main(["--model=NoSuchModel", "--dataset=demo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'NoSuchModel'" in err and "TPAD" in err and "SASRec" in err
+
+
+def test_unknown_dataset_lists_the_datasets(run_config, capsys):
+    argv = ["--model=SASRec", "--dataset=no-such-data", f"--data_path={run_config['data_path']}"]
+    assert run_recbole_tpad.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'no-such-data' not found" in err and "demo" in err and "amazon-sports" in err
+
+
+def test_missing_feature_file_is_a_clear_error(run_config):
+    from recbole_tpad.data.features import FeatureFileError
+
+    with pytest.raises(FeatureFileError, match="--stage=features --dataset=demo"):
+        run("TPAD", "demo", config_dict=dict(run_config, feature_file="/nonexistent/f.npy"),
+            saved=False)
+
+
+def test_bad_command_line_value(capsys):
+    assert run_recbole_tpad.main(["--model=TPAD", "epochs=3"]) == 2
+    assert "--key=value" in capsys.readouterr().err
+
+
+def test_help_documents_the_script(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_recbole_tpad.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--config_files" in capsys.readouterr().out
