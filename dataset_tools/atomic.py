@@ -97,6 +97,15 @@ def item_text(record, fields=None):
     return " | ".join(parts)
 
 
+def publish(tmp, path):
+    """Rename a finished temporary file onto ``path`` with ordinary permissions (``mkstemp``
+    creates files readable by their owner only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def write_atomic(path, fields, rows):
     """Write an atomic file atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
@@ -109,7 +118,7 @@ def write_atomic(path, fields, rows):
             for row in rows:
                 cells = [str(c).replace("\t", " ").replace("\n", " ") for c in row]
                 handle.write("\t".join(cells) + "\n")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -38,7 +38,7 @@ class Report:
         if self._counts[key] > MAX_PER_KIND:
             return
         where = f"{path}:{line}" if line else str(path)
-        column = f" field '{fieldname}'" if fieldname else ""
+        column = f" field '{fieldname}':" if fieldname else ""
         (self.errors if level == "error" else self.warnings).append(
             f"{where}:{column} {problem}; {fix}")
 

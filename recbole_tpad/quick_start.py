@@ -16,9 +16,9 @@ from pathlib import Path
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
-from recbole_tpad.config import Config
+from recbole_tpad.config import Config, available_datasets_with_properties
 from recbole_tpad.data.features import _versions
-from recbole_tpad.data.locate import ensure_dataset
+from recbole_tpad.data.locate import ensure_dataset, inferred_settings
 
 
 class DatasetInvalidError(ValueError):
@@ -33,6 +33,11 @@ def prepare_dataset(config):
     """Make the dataset's folder ready and, if ``validate_dataset`` is on, check its files."""
     dataset_dir = Path(config["data_path"])
     ensure_dataset(config["dataset"], dataset_dir.parent)
+    if config["dataset"] not in available_datasets_with_properties():
+        given = set(config.external_config_dict)
+        for key, value in inferred_settings(dataset_dir, config["dataset"]).items():
+            if key not in given:
+                config[key] = value
     if config["validate_dataset"]:
         from dataset_tools.validate import validate_dataset
 
@@ -106,6 +111,11 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
 
     data = create_dataset(config)
     logger.info(data)
+    modes = config["eval_args"]["mode"]
+    modes = modes.values() if isinstance(modes, dict) else [modes]
+    if "full" in modes and max(config["topk"]) >= data.item_num:
+        raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
+                         f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
     train_data, valid_data, test_data = data_preparation(config, data)
 
     init_seed(config["seed"], config["reproducibility"])

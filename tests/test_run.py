@@ -96,3 +96,30 @@ def test_help_documents_the_script(capsys):
         run_recbole_tpad.main(["--help"])
     assert exit_info.value.code == 0
     assert "--config_files" in capsys.readouterr().out
+
+
+def test_raw_amazon_files_to_trained_tpad(tmp_path, monkeypatch):
+    """from-amazon output passes validation, gets text features built on demand, trains TPAD."""
+    import gzip
+    import json
+
+    from dataset_tools.from_amazon import convert
+
+    monkeypatch.chdir(tmp_path)
+    reviews = [json.dumps({"reviewerID": f"U{u}", "asin": f"A{(u + 3 * k) % 30}", "overall": 5,
+                           "unixReviewTime": 1_300_000_000 + 86400 * k}) for u in range(40) for k in range(5)]
+    meta = [repr({"asin": f"A{i}", "title": f"item {i} of group {i % 3}",
+                  "categories": [["Sports", f"group{i % 3}"]]}) for i in range(30)]
+    (tmp_path / "reviews.json.gz").write_bytes(gzip.compress("\n".join(reviews).encode()))
+    (tmp_path / "meta.json.gz").write_bytes(gzip.compress("\n".join(meta).encode()))
+    convert(tmp_path / "reviews.json.gz", tmp_path / "meta.json.gz", tmp_path / "data" / "raw-toy",
+            "raw-toy", progress=False)
+    result = run("TPAD", "raw-toy", config_dict={
+        "data_path": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "saved"),
+        "show_progress": False, "epochs": 1, "embedding_size": 16, "inner_size": 32,
+        "state": "WARNING"}, saved=False)
+    assert finite_metrics(result)
+    assert (tmp_path / "data" / "raw-toy" / "raw-toy.text-minilm.json").is_file()
+    with pytest.raises(ValueError, match="fewer than topk 50"):
+        run("SASRec", "raw-toy", config_dict={"data_path": str(tmp_path / "data"), "topk": [10, 50],
+                                               "state": "WARNING", "show_progress": False}, saved=False)

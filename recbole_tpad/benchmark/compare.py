@@ -5,14 +5,29 @@ Resumable: a model whose result file exists for the same settings is not run aga
 """
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
+from recbole_tpad.paths import properties_dir
+
 
 def _result_path(out_dir, dataset, model, tag):
     return Path(out_dir) / "runs" / dataset / f"{model}{'-' + tag if tag else ''}.json"
+
+
+def run_key(model, dataset, config_dict, config_file_list=None):
+    """What makes two runs the same: the settings and the properties/config files they read.
+
+    (Code and data changes are not in it: rerun with a new --tag after changing them.)"""
+    root = properties_dir()
+    digest = hashlib.sha256(json.dumps(config_dict or {}, sort_keys=True, default=str).encode())
+    for path in [root / "overall.yaml", root / "model" / f"{model}.yaml",
+                 root / "dataset" / f"{dataset}.yaml"] + [Path(p) for p in config_file_list or []]:
+        digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
+    return digest.hexdigest()
 
 
 def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None):
@@ -22,9 +37,10 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     results = []
     for k, model in enumerate(models, start=1):
         path = _result_path(out_dir, dataset, model, tag)
+        key = run_key(model, dataset, config_dict, config_file_list)
         if path.is_file():
             stored = json.loads(path.read_text())
-            if stored.get("settings") == (config_dict or {}):
+            if stored.get("run_key") == key:
                 print(f"[{k}/{len(models)}] {model} on {dataset}: done earlier ({path})", flush=True)
                 results.append(stored)
                 continue
@@ -32,6 +48,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
         tic = time.time()
         result = run(model, dataset, config_file_list, dict(config_dict or {}))
         result["settings"] = config_dict or {}
+        result["run_key"] = key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1, default=str))
         print(f"[{k}/{len(models)}] {model} on {dataset}: finished in {time.time() - tic:.0f}s, "

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_tools.atomic import dataset_checksum
+from dataset_tools.atomic import dataset_checksum, publish
 
 FORMAT = "recbole-tpad-features"
 FORMAT_VERSION = 1
@@ -108,8 +108,8 @@ def write_feature_file(path, array, item_ids, dataset, dataset_dir, producer, it
         tmp_files.append(tmp_json)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1)
-        os.replace(tmp_npy, path)
-        os.replace(tmp_json, metadata_path(path))
+        publish(tmp_npy, path)
+        publish(tmp_json, metadata_path(path))
     finally:
         for tmp in tmp_files:
             if os.path.exists(tmp):

@@ -6,17 +6,21 @@ files. Otherwise, in order: a folder ``D`` in a shared data directory
 else is an :class:`UnknownDatasetError` listing the datasets that exist and saying how to add one.
 """
 
+import json
 import logging
 import os
 from pathlib import Path
 
-from dataset_tools.atomic import SPLIT_SUFFIXES, dataset_files
+from dataset_tools.atomic import SPLIT_SUFFIXES, dataset_checksum, dataset_files
 from recbole_tpad.config import available_datasets_with_properties
 from recbole_tpad.paths import shared_data_dirs
 
 logger = logging.getLogger(__name__)
 
 GENERATED = ("demo",)
+#: ``X-session`` is derived from dataset ``X`` by ``dataset_tools sessionize``.
+SESSION_SUFFIX = "-session"
+_SESSIONIZE_OPTIONS = ("gap", "min_length", "max_length", "min_item_count", "seed", "max_prefix")
 
 
 class UnknownDatasetError(FileNotFoundError):
@@ -61,9 +65,51 @@ def link_dataset(source, target, name):
     logger.info("linked the atomic files of %s from %s into %s", name, source.resolve(), target)
 
 
+def _session_source(name, data_path):
+    """The folder of X for ``X-session`` if X exists or can be had, else ``None``."""
+    if not name.endswith(SESSION_SUFFIX):
+        return None
+    source = name[: -len(SESSION_SUFFIX)]
+    try:
+        return ensure_dataset(source, data_path)
+    except UnknownDatasetError:
+        return None
+
+
+def ensure_session_dataset(name, data_path, source_dir):
+    """(Re)build ``X-session`` from X when it is missing or X changed since it was made.
+
+    A rebuild reuses the options recorded in ``NAME.sessions.json``, so a dataset
+    sessionized by hand with other options keeps them.
+    """
+    target = Path(data_path) / name
+    source = source_dir.name
+    meta_file = target / f"{name}.sessions.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+    if is_ready(target, name) and (meta is None or meta.get("source") != source):
+        return target  # made another way: not ours to rebuild
+    current = dataset_checksum(source_dir, source)
+    if is_ready(target, name) and meta.get("source_checksum") == current:
+        return target
+    from dataset_tools.sessions import sessionize
+
+    options = {k: meta[k] for k in _SESSIONIZE_OPTIONS if meta and k in meta}
+    if options.get("gap") == "calendar day":
+        options["gap"] = None
+    if meta and "ratios" in meta:
+        options["ratios"] = tuple(meta["ratios"])
+    logger.info("%s %s from %s (%s)", "rebuilding" if meta else "building", name, source,
+                options or "default options")
+    sessionize(source_dir, source, target, name, **options)
+    return target
+
+
 def ensure_dataset(name, data_path):
     """Make ``<data_path>/<name>/`` ready and return that folder."""
     target = Path(data_path) / name
+    source_dir = _session_source(name, data_path)
+    if source_dir is not None:
+        return ensure_session_dataset(name, data_path, source_dir)
     if is_ready(target, name):
         return target
     for shared in shared_data_dirs():
@@ -82,3 +128,26 @@ def ensure_dataset(name, data_path):
         f"To add one, put RecBole atomic files in {target}/ (see README, 'Add your own dataset'), "
         f"or set TPAD_SHARED_DATA to a folder that holds {name}/. amazon-sports comes from "
         "../shared/data/amazon-sports beside the checkout.")
+
+
+def inferred_settings(dataset_dir, name):
+    """RecBole settings read off a dataset's own headers, for datasets without a properties yaml.
+
+    RecBole's defaults load only ``user_id`` and ``item_id`` (no time, so no time order) and
+    expect ``.inter``; this loads every interaction column, takes ``session_id`` as the
+    sequence field when there is no ``user_id``, and uses the split files when present.
+    """
+    from dataset_tools.atomic import parse_header
+
+    files = dataset_files(dataset_dir, name)
+    splits = all(s in files for s in SPLIT_SUFFIXES)
+    source = files[".train.inter"] if splits and ".inter" not in files else files[".inter"]
+    with open(source, encoding="utf-8") as handle:
+        columns = [n for n, _ in parse_header(handle.readline())]
+    settings = {"load_col": {"inter": columns}}
+    if "user_id" not in columns and "session_id" in columns:
+        settings["USER_ID_FIELD"] = "session_id"
+    if splits and ".inter" not in files or "item_id_list" in columns:
+        settings["benchmark_filename"] = ["train", "valid", "test"]
+        settings["alias_of_item_id"] = ["item_id_list"]
+    return settings

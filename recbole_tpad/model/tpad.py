@@ -59,7 +59,6 @@ class TPAD(SequentialRecommender):
                                           config["feature_dropout"], config["n_experts"])
         if self.use_id_embedding and self.use_features:
             self.fusion = Fusion(self.dim, config["fusion"])
-        self.item_norm = nn.LayerNorm(self.dim, eps=config["layer_norm_eps"])
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         self.loss_fct = nn.CrossEntropyLoss()
         self.initializer_range = config["initializer_range"]
@@ -78,7 +77,7 @@ class TPAD(SequentialRecommender):
         """``[n_items, dim]``: every item's fused representation (row 0 is padding)."""
         if not self.use_features:
             return self.item_embedding.weight
-        feat = self.item_norm(self.adapter(self.item_features))
+        feat = self.adapter(self.item_features)
         if not self.use_id_embedding:
             return feat
         return self.fusion(self.item_embedding.weight, feat)

