@@ -50,11 +50,11 @@ class Report:
         return self
 
 
-def _check_file(path, report, on_row=None):
+def _check_file(path, report, row_checker=None):
     """Header, encoding, cell count, empty ids and numeric fields of one atomic file.
 
-    Returns the ``[(name, type)]`` header (``None`` if unreadable); ``on_row(lineno, cells)``
-    sees every well-formed row.
+    Returns the ``[(name, type)]`` header (``None`` if unreadable). ``row_checker(names)``
+    returns a function ``f(lineno, cells)`` that sees every well-formed row.
     """
     with open(path, "rb") as handle:
         raw_header = handle.readline()
@@ -75,6 +75,7 @@ def _check_file(path, report, on_row=None):
         floats = [k for k, (_, t) in enumerate(fields) if t == "float"]
         float_seqs = [k for k, (_, t) in enumerate(fields) if t == "float_seq"]
         ids = [k for k, n in enumerate(names) if n in USER_FIELDS or n == ITEM_FIELD]
+        on_row = row_checker(names) if row_checker else None
         for lineno, raw in enumerate(handle, start=2):
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
@@ -130,30 +131,29 @@ def validate_dataset(dataset_dir, name):
         if suffix not in files:
             continue
         path = files[suffix]
-        seen, state = set(), {}
 
-        def on_row(lineno, cells, path=path, seen=seen, state=state):
-            if state.get("item") is not None:
-                inter_items.add(cells[state["item"]])
-            if state.get("list") is not None:
-                inter_items.update(cells[state["list"]].split())
-            key = "\t".join(cells)
-            if key in seen:
-                report.add("warning", path, lineno, None, "duplicate of an earlier row",
-                           "remove repeated interactions unless they are real repeats")
-            seen.add(key)
+        def inter_rows(names, path=path):
+            item = names.index(ITEM_FIELD) if ITEM_FIELD in names else None
+            prefix = names.index(LIST_FIELD) if LIST_FIELD in names else None
+            seen = set()
 
-        with open(path, "rb") as handle:
-            try:
-                header = dict(parse_header(handle.readline().decode("utf-8")))
-            except (UnicodeDecodeError, ValueError):
-                header = {}
-        names = list(header)
-        state["item"] = names.index(ITEM_FIELD) if ITEM_FIELD in names else None
-        state["list"] = names.index(LIST_FIELD) if LIST_FIELD in names else None
-        fields = _check_file(path, report, on_row)
+            def on_row(lineno, cells):
+                if item is not None:
+                    inter_items.add(cells[item])
+                if prefix is not None:
+                    inter_items.update(cells[prefix].split())
+                key = "\t".join(cells)
+                if key in seen:
+                    report.add("warning", path, lineno, None, "duplicate of an earlier row",
+                               "remove repeated interactions unless they are real repeats")
+                seen.add(key)
+
+            return on_row
+
+        fields = _check_file(path, report, inter_rows)
         if fields is None:
             continue
+        header = dict(fields)
         if not any(n in header for n in USER_FIELDS):
             report.add("error", path, 1, None, f"no user or session field (one of {USER_FIELDS})",
                        "add a user_id:token or session_id:token column")
@@ -166,35 +166,34 @@ def validate_dataset(dataset_dir, name):
     if ".item" in files:
         path = files[".item"]
         item_ids = {}
-        header = {}
 
-        def on_item(lineno, cells):
-            item = cells[0]
-            if item in item_ids:
-                report.add("error", path, lineno, ITEM_FIELD,
-                           f"item {item!r} already listed on line {item_ids[item]}", "keep one row per item")
-            else:
-                item_ids[item] = lineno
-            if image_col is not None and cells[image_col].strip():
-                image = Path(cells[image_col])
-                image = image if image.is_absolute() else dataset_dir / image
-                if not image.is_file():
-                    report.add("warning", path, lineno, IMAGE_FIELD, f"image {cells[image_col]} not found",
-                               "fix the path (relative to the dataset folder) or leave the cell empty; "
-                               "the item is used with text only")
+        def item_rows(names):
+            image_col = names.index(IMAGE_FIELD) if IMAGE_FIELD in names else None
 
-        with open(path, "rb") as handle:
-            try:
-                header = dict(parse_header(handle.readline().decode("utf-8")))
-            except (UnicodeDecodeError, ValueError):
-                header = {}
-        image_col = list(header).index(IMAGE_FIELD) if IMAGE_FIELD in header else None
-        fields = _check_file(path, report, on_item)
+            def on_row(lineno, cells):
+                item = cells[0]
+                if item in item_ids:
+                    report.add("error", path, lineno, ITEM_FIELD,
+                               f"item {item!r} already listed on line {item_ids[item]}",
+                               "keep one row per item")
+                else:
+                    item_ids[item] = lineno
+                if image_col is not None and cells[image_col].strip():
+                    image = Path(cells[image_col])
+                    if not (image if image.is_absolute() else dataset_dir / image).is_file():
+                        report.add("warning", path, lineno, IMAGE_FIELD,
+                                   f"image {cells[image_col]} not found",
+                                   "fix the path (relative to the dataset folder) or leave the "
+                                   "cell empty; the item is used with text only")
+
+            return on_row
+
+        fields = _check_file(path, report, item_rows)
         if fields is not None:
             if fields[0][0] != ITEM_FIELD:
                 report.add("error", path, 1, fields[0][0], f"the first column must be {ITEM_FIELD}",
                            f"move {ITEM_FIELD}:token to the first column")
-            if not any(f in header for f in TEXT_FIELDS):
+            if not any(name in TEXT_FIELDS for name, _ in fields):
                 report.add("warning", path, 1, None,
                            f"no text field TPAD reads ({', '.join(TEXT_FIELDS)})",
                            "add title/keywords/description columns to get text features")
