@@ -7,6 +7,8 @@ Resumable: a model whose result file exists for the same settings is not run aga
 import argparse
 import hashlib
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -57,6 +59,31 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     return results
 
 
+def plot_results(results, path, metrics=("recall@10", "ndcg@10", "mrr@10")):
+    """A grouped bar chart of test metrics per model, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [r["model"] for r in results]
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 3.6))
+    for k, metric in enumerate(metrics):
+        values = [r["test_result"].get(metric, 0) for r in results]
+        bars = ax.bar([i + k * width for i in range(len(models))], values, width, label=metric)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks([i + width * (len(metrics) - 1) / 2 for i in range(len(models))], models)
+    ax.set_ylabel("test score")
+    ax.set_title(f"{results[0]['dataset']}: test metrics (full ranking)")
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", required=True)
@@ -64,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="", help="suffix of the result files (one per setting)")
     args, extra = parser.parse_known_args(argv)
+    import torch
+
     import recbole_tpad  # noqa: F401
     from recbole_tpad.config import parse_cli_values
     from recbole_tpad.quick_start import format_results
@@ -72,8 +101,12 @@ def main(argv=None):
     table = format_results(results)
     print(table)
     out = Path(args.out) / f"{args.dataset}{'-' + args.tag if args.tag else ''}.md"
-    out.write_text(f"# {args.dataset}\n\nCommand: `python -m recbole_tpad.benchmark.compare "
-                   f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n{table}\n")
+    plot = plot_results(results, out.with_suffix(".png"))
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    out.write_text(f"# {args.dataset}\n\nCommand: `python -m recbole_tpad.benchmark.compare {command}`\n\n"
+                   f"{table}\n\nEpochs are capped by `epochs` / early stopping (patience "
+                   f"`stopping_step`) on valid NDCG@10. Machine: {platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}.\n\n![chart]({plot.name})\n")
     return 0
 
 
