@@ -12,6 +12,7 @@ import functools
 import importlib
 import sys
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -141,12 +142,20 @@ def register_model(name, module):
     setattr(package, name, getattr(module, name))
 
 
+def quiet_recbole_future_warnings():
+    """RecBole's own code triggers pandas (chained ``fillna(inplace=True)``) and torch
+    (``torch.cuda.amp.GradScaler``) FutureWarnings on every run; they say nothing a user can act
+    on, so those raised from ``recbole.*`` modules are hidden. Warnings from elsewhere stay."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole(\.|$)")
+
+
 def apply():
     """Apply every shim once (idempotent)."""
     global _applied
     if _applied:
         return
     add_numpy_aliases()
+    quiet_recbole_future_warnings()
     switch_off_anomaly_detection()
     trust_recbole_checkpoints()
     fix_hyperopt_rng()

@@ -97,7 +97,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         resume_file: a RecBole checkpoint of this same config to continue from.
 
     Returns:
-        dict with ``best_valid_result``, ``test_result``, ``epoch_times``, ``peak_rss_mb``, ...
+        dict with ``best_valid_result``, ``test_result``, ``epoch_times``, ``process_peak_rss_mb``, ...
     """
     started = time.time()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
@@ -158,7 +158,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "test_seconds": test_seconds,
         "n_test_cases": len(test_data.dataset) if hasattr(test_data, "dataset") else None,
         "total_seconds": time.time() - started,
-        "peak_rss_mb": _peak_rss_mb(),
+        "process_peak_rss_mb": _peak_rss_mb(),  # the whole process so far, not this run alone
         "device": str(config["device"]),
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,

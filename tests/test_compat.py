@@ -84,3 +84,16 @@ def test_apply_is_idempotent():
     from recbole.trainer.trainer import Trainer
 
     assert not getattr(Trainer.evaluate.__wrapped__, "_recbole_tpad_trusting", False)
+
+
+def test_only_recbole_future_warnings_are_hidden():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        compat.quiet_recbole_future_warnings()
+        warnings.warn_explicit("chained fillna", FutureWarning, "dataset.py", 648,
+                               module="recbole.data.dataset.dataset")
+        warnings.warn_explicit("ours", FutureWarning, "x.py", 1, module="recbole_tpad.x")
+        warnings.warn_explicit("theirs", DeprecationWarning, "y.py", 1, module="recbole.y")
+    assert [str(w.message) for w in caught] == ["ours", "theirs"]
