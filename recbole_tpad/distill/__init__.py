@@ -1,0 +1,1 @@
+"""TPAD pretraining: mutual-information estimators (the stage losses and loop are to come)."""
