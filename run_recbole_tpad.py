@@ -25,7 +25,9 @@ def build_parser():
     parser.add_argument("--stage", choices=["train", "features"], default="train",
                         help="train: train and test the model (default); features: build the "
                              "text-encoder feature file TPAD reads")
-    parser.add_argument("--resume", default=None, help="a RecBole checkpoint to continue training from")
+    parser.add_argument("--resume", default=None,
+                        help="continue an interrupted run: saved/<run>-latest.pth (after the last "
+                             "validated epoch) or saved/<run>.pth (after the best one)")
     parser.add_argument("--no-save", action="store_true", help="keep no checkpoint (test the last epoch)")
     parser.add_argument("--force", action="store_true", help="--stage=features: rebuild even if current")
     parser.add_argument("--list-models", action="store_true", help="print the models that can be run")

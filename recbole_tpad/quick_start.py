@@ -83,6 +83,20 @@ def build_features(dataset, config_file_list=None, config_dict=None, force=False
                                progress=config["show_progress"])
 
 
+def latest_checkpoint_path(best_file):
+    """``saved/X.pth`` (RecBole's best model) -> ``saved/X-latest.pth`` (the last validated epoch)."""
+    best_file = Path(best_file)
+    return str(best_file.with_name(best_file.stem + "-latest" + best_file.suffix))
+
+
+def best_checkpoint_path(checkpoint):
+    """The best-model file that belongs to a checkpoint (itself, or the one its ``-latest`` names)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.stem.endswith("-latest"):
+        return str(checkpoint.with_name(checkpoint.stem[: -len("-latest")] + checkpoint.suffix))
+    return str(checkpoint)
+
+
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
         callback_fn=None, resume_file=None):
     """Train ``model`` on ``dataset`` and evaluate it on the test split.
@@ -94,7 +108,9 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         config_dict: values applied last (what ``--key=value`` gives).
         saved: keep the best checkpoint (and evaluate it) as RecBole does.
         callback_fn: ``f(epoch_idx, valid_score)`` after each validation (Ray Tune reports).
-        resume_file: a RecBole checkpoint of this same config to continue from.
+        resume_file: a checkpoint of this same config to continue from: ``saved/X-latest.pth``
+            (written after every validated epoch) continues after the last epoch; RecBole's
+            ``saved/X.pth`` continues after the best one.
 
     Returns:
         dict with ``best_valid_result``, ``test_result``, ``epoch_times``, ``process_peak_rss_mb``, ...
@@ -124,6 +140,15 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
+        # RecBole would now write its best model over the file it resumed from.
+        trainer.saved_model_file = best_checkpoint_path(resume_file)
+    latest = latest_checkpoint_path(trainer.saved_model_file)
+
+    def after_validation(epoch_idx, valid_score):
+        if saved:  # the state after every validated epoch, so an interrupted run loses nothing
+            trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=latest)
+        if callback_fn:
+            callback_fn(epoch_idx, valid_score)
 
     epoch_times = []
     train_epoch = trainer._train_epoch
@@ -137,7 +162,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     trainer._train_epoch = timed_train_epoch
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-        callback_fn=callback_fn)
+        callback_fn=after_validation)
     tic = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
@@ -162,6 +187,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "device": str(config["device"]),
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,
+        "latest_checkpoint": latest if saved else None,
         "versions": _versions(),
         "command": " ".join(sys.argv),
     }

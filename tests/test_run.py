@@ -123,3 +123,16 @@ def test_raw_amazon_files_to_trained_tpad(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="fewer than topk 50"):
         run("SASRec", "raw-toy", config_dict={"data_path": str(tmp_path / "data"), "topk": [10, 50],
                                                "state": "WARNING", "show_progress": False}, saved=False)
+
+
+def test_interrupted_run_resumes_after_its_last_epoch(run_config):
+    import torch
+
+    first = run("TPAD", "demo", config_dict=dict(run_config, epochs=2))
+    latest = first["latest_checkpoint"]
+    assert torch.load(latest, weights_only=False)["epoch"] == 1
+    resumed = run("TPAD", "demo", config_dict=dict(run_config, epochs=3), resume_file=latest)
+    assert resumed["epochs_run"] == 1  # only epoch index 2 was trained
+    assert resumed["saved_model_file"] == first["saved_model_file"]  # best model stays apart
+    assert torch.load(resumed["latest_checkpoint"], weights_only=False)["epoch"] == 2
+    assert finite_metrics(resumed)
