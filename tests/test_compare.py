@@ -18,3 +18,16 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("done earlier") == 2
+
+
+def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
+    from recbole_tpad.benchmark.epoch_time import main as epoch_time
+
+    out = tmp_path / "bench"
+    argv = ["--dataset=demo", "--models=SASRec,TPAD", f"--out={out}"] + [
+        f"--{k}={v}" for k, v in run_config.items()]
+    assert epoch_time(argv) == 0
+    table = (out / "epoch_time-demo.md").read_text()
+    assert "| SASRec |" in table and "| TPAD |" in table and "| 1.00 |" in table
+    runs = json.loads((out / "epoch_time-demo.json").read_text())["runs"]
+    assert runs["TPAD"][0]["epoch_seconds"] > 0 and runs["TPAD"][0]["test_cases"] == 150

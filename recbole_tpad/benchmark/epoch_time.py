@@ -1,0 +1,86 @@
+"""Side-by-side cost of models on one dataset: one training epoch and one full-ranking pass over
+the test cases each, in one process, models interleaved over ``--repeats`` rounds so that drift
+on a shared machine hits every model alike. Prints and writes ``results/epoch_time-<D>.md/.json``.
+
+    python -m recbole_tpad.benchmark.epoch_time --dataset=amazon-sports --models=SASRec,TPAD
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def measure(model_name, dataset, config_dict):
+    """Seconds for one training epoch and for full-ranking evaluation of the test split."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_trainer, init_seed
+
+    from recbole_tpad.config import Config
+    from recbole_tpad.quick_start import prepare_dataset, prepare_features
+
+    config = Config(model=model_name, dataset=dataset, config_dict=dict(config_dict))
+    prepare_dataset(config)
+    prepare_features(config)
+    init_seed(config["seed"], config["reproducibility"])
+    train, _, test = data_preparation(config, create_dataset(config))
+    model = config.model_class(config, train._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    tic = time.perf_counter()
+    trainer._train_epoch(train, 0, show_progress=False)
+    epoch = time.perf_counter() - tic
+    tic = time.perf_counter()
+    trainer.evaluate(test, load_best_model=False, show_progress=False)
+    evaluate = time.perf_counter() - tic
+    return {"epoch_seconds": epoch, "test_seconds": evaluate, "test_cases": len(test.dataset),
+            "train_cases": len(train.dataset)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--models", default="SASRec,TPAD")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", default="results")
+    args, extra = parser.parse_known_args(argv)
+    import torch
+
+    import recbole_tpad  # noqa: F401
+    from recbole_tpad.config import parse_cli_values
+
+    config_dict = dict({"show_progress": False, "state": "WARNING"}, **parse_cli_values(extra))
+    models = args.models.split(",")
+    runs = {m: [] for m in models}
+    for round_ in range(args.repeats):
+        for model in models:
+            runs[model].append(measure(model, args.dataset, config_dict))
+            print(f"round {round_ + 1} {model}: {runs[model][-1]}", flush=True)
+    base = models[0]
+    median = {m: {k: statistics.median(r[k] for r in runs[m]) for k in ("epoch_seconds", "test_seconds")}
+              for m in models}
+    lines = [f"# Cost on {args.dataset}", "",
+             f"Command: `python -m recbole_tpad.benchmark.epoch_time {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"Machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+             f"{args.repeats} round(s), models interleaved, medians.", "",
+             f"| model | train epoch (s) | x {base} | full ranking of {runs[base][0]['test_cases']} test cases (s) "
+             f"| per 1,000 cases (s) | x {base} |", "|---|---|---|---|---|---|"]
+    for m in models:
+        e, t = median[m]["epoch_seconds"], median[m]["test_seconds"]
+        per_k = 1000 * t / runs[m][0]["test_cases"]
+        lines.append(f"| {m} | {e:.1f} | {e / median[base]['epoch_seconds']:.2f} | {t:.1f} | {per_k:.2f} | "
+                     f"{t / median[base]['test_seconds']:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"epoch_time-{args.dataset}.md").write_text(table + "\n")
+    (out / f"epoch_time-{args.dataset}.json").write_text(json.dumps(
+        {"runs": runs, "median": median, "config": config_dict}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
