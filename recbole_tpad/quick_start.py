@@ -13,6 +13,7 @@ import time
 from logging import getLogger
 from pathlib import Path
 
+import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
@@ -185,6 +186,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "total_seconds": time.time() - started,
         "process_peak_rss_mb": _peak_rss_mb(),  # the whole process so far, not this run alone
         "device": str(config["device"]),
+        "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,
         "latest_checkpoint": latest if saved else None,

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -90,6 +91,7 @@ def main(argv=None):
     parser.add_argument("--models", default="TPAD,SASRec,GRU4Rec,SRGNN")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="", help="suffix of the result files (one per setting)")
+    parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
     args, extra = parser.parse_known_args(argv)
     import torch
 
@@ -102,11 +104,13 @@ def main(argv=None):
     print(table)
     out = Path(args.out) / f"{args.dataset}{'-' + args.tag if args.tag else ''}.md"
     plot = plot_results(results, out.with_suffix(".png"))
-    command = " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(argv if argv is not None else sys.argv[1:])
+    threads = sorted({str(r.get("torch_threads", "not recorded")) for r in results})
     out.write_text(f"# {args.dataset}\n\nCommand: `python -m recbole_tpad.benchmark.compare {command}`\n\n"
                    f"{table}\n\nEpochs are capped by `epochs` / early stopping (patience "
-                   f"`stopping_step`) on valid NDCG@10. Machine: {platform.processor() or platform.machine()}, "
-                   f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}.\n\n![chart]({plot.name})\n")
+                   f"`stopping_step`) on valid NDCG@10. Machine: {platform.machine()}, "
+                   f"{os.cpu_count()} cores; torch threads per run: {', '.join(threads)}. {args.note}\n\n"
+                   f"![chart]({plot.name})\n")
     return 0
 
 
