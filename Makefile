@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DATASET ?= demo
 MODELS ?= TPAD,SASRec,GRU4Rec,SRGNN
+OUT ?= out
 
 .PHONY: install demo test data clean
 
@@ -21,9 +22,10 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
 	touch $@
 
 # Main job: generate the demo dataset, build its text features, train and test TPAD and the
-# baselines under one protocol, print the table (results/$(DATASET).md).
+# baselines under one protocol, print the table ($(OUT)/$(DATASET).md; the committed results/
+# were made with OUT=results). Finished runs in $(OUT)/runs are not repeated.
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --show_progress=False
+	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --out=$(OUT) --show_progress=False
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests

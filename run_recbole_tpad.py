@@ -38,9 +38,10 @@ def main(argv=None):
     args, extra = build_parser().parse_known_args(argv)
     import recbole_tpad  # noqa: F401  (applies RecBole shims, registers TPAD)
     from recbole_tpad.config import parse_cli_values
-    from recbole_tpad.quick_start import build_features, format_results, run
-    from recbole_tpad.registry import UnknownModelError, plugin_models, recbole_models
+    from recbole_tpad.data.features import FeatureFileError
     from recbole_tpad.data.locate import UnknownDatasetError
+    from recbole_tpad.quick_start import DatasetInvalidError, build_features, format_results, run
+    from recbole_tpad.registry import UnknownModelError, plugin_models, recbole_models
 
     if args.list_models:
         print("plugin:", ", ".join(plugin_models()))
@@ -59,7 +60,7 @@ def main(argv=None):
             return 0
         result = run(args.model, args.dataset, files, config_dict, saved=not args.no_save,
                      resume_file=args.resume)
-    except (UnknownModelError, UnknownDatasetError) as error:
+    except (UnknownModelError, UnknownDatasetError, DatasetInvalidError, FeatureFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_results([result]))

@@ -18,7 +18,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed, set_color
 
 from recbole_tpad.config import Config, available_datasets_with_properties
-from recbole_tpad.data.features import _versions
+from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings
 
 
@@ -190,7 +190,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,
         "latest_checkpoint": latest if saved else None,
-        "versions": _versions(),
+        "versions": library_versions(),
         "command": " ".join(sys.argv),
     }
     if saved:

@@ -78,12 +78,26 @@ def test_unknown_dataset_lists_the_datasets(run_config, capsys):
     assert "dataset 'no-such-data' not found" in err and "demo" in err and "amazon-sports" in err
 
 
-def test_missing_feature_file_is_a_clear_error(run_config):
+def test_missing_feature_file_is_a_clear_error(run_config, capsys):
     from recbole_tpad.data.features import FeatureFileError
 
     with pytest.raises(FeatureFileError, match="--stage=features --dataset=demo"):
         run("TPAD", "demo", config_dict=dict(run_config, feature_file="/nonexistent/f.npy"),
             saved=False)
+    argv = ["--model=TPAD", "--dataset=demo", "--feature_file=/nonexistent/f.npy"] + [
+        f"--{k}={v}" for k, v in run_config.items()]
+    assert run_recbole_tpad.main(argv) == 2
+    assert "error: feature file /nonexistent/f.npy does not exist" in capsys.readouterr().err
+
+
+def test_invalid_dataset_stops_before_training(run_config, tmp_path, capsys):
+    bad = tmp_path / "data" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "bad.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\tmonday\n")
+    argv = ["--model=SASRec", "--dataset=bad", f"--data_path={tmp_path / 'data'}", "--state=WARNING"]
+    assert run_recbole_tpad.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bad.inter:2: field 'timestamp': 'monday' is not a number" in err
 
 
 def test_bad_command_line_value(capsys):

@@ -51,7 +51,7 @@ def _array_sha256(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _versions():
+def library_versions():
     import importlib.metadata as md
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}
@@ -94,7 +94,7 @@ def write_feature_file(path, array, item_ids, dataset, dataset_dir, producer, it
         "producer": producer,
         "array_sha256": _array_sha256(array),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
+        "versions": library_versions(),
         "item_ids": item_ids,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
