@@ -3,18 +3,16 @@
 import gzip
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import threading
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 
 from dataset_tools.__main__ import main as cli
-from dataset_tools.atomic import dataset_checksum, read_atomic, write_atomic
+from dataset_tools.atomic import dataset_checksum, read_atomic
 from dataset_tools.demo import generate_demo
 from dataset_tools.sessions import filter_sessions, sessions_from_rows, sessionize
 from dataset_tools.validate import validate_dataset

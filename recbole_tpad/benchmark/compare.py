@@ -93,7 +93,6 @@ def main(argv=None):
     parser.add_argument("--tag", default="", help="suffix of the result files (one per setting)")
     parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
     args, extra = parser.parse_known_args(argv)
-    import torch
 
     import recbole_tpad  # noqa: F401
     from recbole_tpad.config import parse_cli_values

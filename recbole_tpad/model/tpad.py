@@ -11,7 +11,6 @@ Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding`
 ``fusion``, ``encoder`` and the encoders' own sizes.
 """
 
-import logging
 import os
 
 import torch
@@ -22,7 +21,6 @@ from torch import nn
 from recbole_tpad.data.features import load_feature_table
 from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
 
-logger = logging.getLogger(__name__)
 
 
 def default_feature_file(config):
