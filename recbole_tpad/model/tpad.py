@@ -22,7 +22,6 @@ from recbole_tpad.data.features import load_feature_table
 from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
 
 
-
 def default_feature_file(config):
     """``<data_path>/<dataset>.<feature_source>.npy`` when ``feature_file`` is not set."""
     if config["feature_file"]:
