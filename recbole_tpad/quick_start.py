@@ -53,6 +53,15 @@ def prepare_dataset(config):
     return dataset_dir
 
 
+def _write_text_features(config, force=False):
+    from recbole_tpad.mllm.text_encoder import build_text_features
+    from recbole_tpad.model.tpad import default_feature_file
+
+    return build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
+                               encoder=config["text_encoder"], force=force,
+                               progress=config["show_progress"])
+
+
 def prepare_features(config):
     """Build TPAD's default text-encoder features when they are missing or out of date.
 
@@ -63,25 +72,46 @@ def prepare_features(config):
         return
     if not config["build_missing_features"] or config["feature_source"] != "text-minilm":
         return
-    from recbole_tpad.mllm.text_encoder import build_text_features
-    from recbole_tpad.model.tpad import default_feature_file
-
-    build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
-                        encoder=config["text_encoder"], progress=config["show_progress"])
+    _write_text_features(config)
 
 
 def build_features(dataset, config_file_list=None, config_dict=None, force=False):
     """``--stage=features``: write the text-encoder feature file for ``dataset``."""
-    from recbole_tpad.mllm.text_encoder import build_text_features
-    from recbole_tpad.model.tpad import default_feature_file
-
     config = Config(model="TPAD", dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
     init_logger(config)
     prepare_dataset(config)
-    return build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
-                               encoder=config["text_encoder"], force=force,
-                               progress=config["show_progress"])
+    return _write_text_features(config, force)
+
+
+def build_experiment(model, dataset, config_file_list=None, config_dict=None, log=False):
+    """Config, data splits and trainer (holding the model) of one run, with the plugin's checks
+    on the way: what :func:`run` trains and what the cost benchmark times. ``log`` sets up
+    RecBole's log (console and ``log/``) from this config."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
+                    config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    if log:
+        init_logger(config)
+    logger = getLogger()
+    prepare_dataset(config)
+    prepare_features(config)
+    logger.info(config)
+
+    data = create_dataset(config)
+    logger.info(data)
+    modes = config["eval_args"]["mode"]
+    modes = modes.values() if isinstance(modes, dict) else [modes]
+    if "full" in modes and max(config["topk"]) >= data.item_num:
+        raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
+                         f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"], config["reproducibility"])
+    model = config.model_class(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return config, (train_data, valid_data, test_data), trainer
 
 
 def latest_checkpoint_path(best_file):
@@ -117,28 +147,9 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         dict with ``best_valid_result``, ``test_result``, ``epoch_times``, ``process_peak_rss_mb``, ...
     """
     started = time.time()
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
-                    config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    config, (train_data, valid_data, test_data), trainer = build_experiment(
+        model, dataset, config_file_list, config_dict, log=True)
     logger = getLogger()
-    prepare_dataset(config)
-    prepare_features(config)
-    logger.info(config)
-
-    data = create_dataset(config)
-    logger.info(data)
-    modes = config["eval_args"]["mode"]
-    modes = modes.values() if isinstance(modes, dict) else [modes]
-    if "full" in modes and max(config["topk"]) >= data.item_num:
-        raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
-                         f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
-    train_data, valid_data, test_data = data_preparation(config, data)
-
-    init_seed(config["seed"], config["reproducibility"])
-    model = config.model_class(config, train_data._dataset).to(config["device"])
-    logger.info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
         # RecBole would now write its best model over the file it resumed from.

@@ -16,19 +16,9 @@ from pathlib import Path
 
 def measure(model_name, dataset, config_dict):
     """Seconds for one training epoch and for full-ranking evaluation of the test split."""
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_trainer, init_seed
+    from recbole_tpad.quick_start import build_experiment
 
-    from recbole_tpad.config import Config
-    from recbole_tpad.quick_start import prepare_dataset, prepare_features
-
-    config = Config(model=model_name, dataset=dataset, config_dict=dict(config_dict))
-    prepare_dataset(config)
-    prepare_features(config)
-    init_seed(config["seed"], config["reproducibility"])
-    train, _, test = data_preparation(config, create_dataset(config))
-    model = config.model_class(config, train._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    _, (train, _, test), trainer = build_experiment(model_name, dataset, config_dict=dict(config_dict))
     tic = time.perf_counter()
     trainer._train_epoch(train, 0, show_progress=False)
     epoch = time.perf_counter() - tic
