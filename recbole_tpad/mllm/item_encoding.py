@@ -1,0 +1,120 @@
+"""Encode a whole catalogue with a backbone: batched by length, cached, resumable.
+
+The cache is keyed by (backbone fingerprint, adapter weights, prompt) for a folder and by each
+item's content checksum (text + image bytes) within it, so an unchanged item is never encoded
+twice and a changed item, backbone, adapter or prompt is never served a stale vector. Vectors
+are written in shards as they are made (temporary file + rename): an interrupted run keeps
+every finished shard and the next run encodes only the rest.
+"""
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class EncodedItems:
+    """Vectors in the order the items were given, and what it took to get them."""
+
+    vectors: np.ndarray
+    encoded: int
+    cached: int
+    seconds: float
+    cache_folder: Path = None
+
+    @property
+    def items_per_second(self):
+        return self.encoded / self.seconds if self.encoded and self.seconds else None
+
+
+def context_key(backbone, adapter, prompt):
+    """The cache folder's name: what every vector in it depends on besides the item."""
+    template = backbone.template(prompt).template
+    raw = json.dumps([backbone.fingerprint(), backbone.adapter_fingerprint(adapter), template])
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def _read_shards(folder):
+    known = {}
+    for shard in sorted(folder.glob("shard-*.npz")):
+        with np.load(shard) as data:
+            for key, vector in zip(data["keys"].tolist(), data["vectors"]):
+                known[key] = vector
+    return known
+
+
+def _write_shard(folder, keys, vectors):
+    index = len(list(folder.glob("shard-*.npz")))
+    final = folder / f"shard-{index:05d}.npz"
+    partial = folder / f".shard-{index:05d}.{os.getpid()}.tmp.npz"
+    np.savez(partial, keys=np.array(keys), vectors=np.stack(vectors).astype(np.float32))
+    os.replace(partial, final)
+
+
+def _length(item):
+    return len(item.text) + (200 if item.has_image() else 0)
+
+
+def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, batch_size=32,
+                 shard_size=2048, threads=None, progress=True, description="encoding items"):
+    """Vectors ``[len(items), hidden]`` (float32) for ``items`` (:class:`ItemContent`).
+
+    Args:
+        cache_dir: keep vectors here (one sub-folder per backbone/adapter/prompt); ``None``
+            encodes everything and keeps nothing.
+        batch_size: items per forward pass; items are sorted by length so a batch pads little.
+        shard_size: vectors per cache shard (what an interruption can lose at most).
+        threads: torch threads while encoding (restored afterwards).
+    """
+    started = time.perf_counter()
+    keys = [item.content_key() for item in items]
+    folder, known = None, {}
+    if cache_dir is not None:
+        folder = Path(cache_dir) / context_key(backbone, adapter, prompt)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = folder / "context.json"
+        if not meta.is_file():
+            meta.write_text(json.dumps({"backbone": backbone.identity(), "adapter": adapter,
+                                        "adapter_sha": backbone.adapter_fingerprint(adapter),
+                                        "prompt": backbone.template(prompt).template}, indent=1))
+        known = _read_shards(folder)
+    todo, seen = [], set()
+    for item, key in zip(items, keys):
+        if key not in known and key not in seen:
+            seen.add(key)
+            todo.append((item, key))
+    todo.sort(key=lambda pair: _length(pair[0]))
+    cached = len(items) - len(todo)
+
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    pending_keys, pending_vectors = [], []
+    try:
+        with torch.inference_mode(), tqdm(total=len(todo), desc=description, unit="item",
+                                          disable=not progress) as bar:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start:start + batch_size]
+                vectors = backbone.encode([item for item, _ in chunk], prompt, adapter)
+                for (_, key), vector in zip(chunk, vectors.float().cpu().numpy()):
+                    known[key] = vector
+                    pending_keys.append(key)
+                    pending_vectors.append(vector)
+                if folder is not None and len(pending_keys) >= shard_size:
+                    _write_shard(folder, pending_keys, pending_vectors)
+                    pending_keys, pending_vectors = [], []
+                bar.update(len(chunk))
+    finally:
+        if folder is not None and pending_keys:
+            _write_shard(folder, pending_keys, pending_vectors)
+        torch.set_num_threads(previous_threads)
+    vectors = np.stack([known[key] for key in keys]).astype(np.float32) if items else \
+        np.zeros((0, backbone.hidden_size), np.float32)
+    return EncodedItems(vectors, len(todo), cached, time.perf_counter() - started, folder)

@@ -1,0 +1,78 @@
+"""What an item is to the MLLM (its text and image) and the prompt it is read in.
+
+A prompt template holds ``{text}`` (the item's text) and ``<image>`` (where the image's tokens
+go). TPAD reads an item's representation from the last token's hidden state, so the encode
+prompt ends by asking for a summary: the last token has to carry the whole item.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_MARK = "<image>"
+#: Encode prompt: the last token's hidden state is the item vector.
+ENCODE_PROMPT = "Item: <image>{text}\nThe item in one word:"
+#: Generation prompt: what stage 1 continues with the held-out text.
+GENERATE_PROMPT = "Item: <image>{text}\nMore about it:"
+#: Text used when an item has none (its image, if any, still speaks for it).
+NO_TEXT = "no description"
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """One item as the MLLM sees it: text (may be empty) and an image file (may be ``None``)."""
+
+    item_id: str
+    text: str = ""
+    image: str = None
+
+    def has_image(self):
+        return bool(self.image) and Path(self.image).is_file()
+
+    def content_key(self):
+        """A checksum of what the model reads: the text and the image file's bytes."""
+        digest = hashlib.sha256(self.text.encode("utf-8"))
+        if self.has_image():
+            digest.update(b"\0image\0" + Path(self.image).read_bytes())
+        return digest.hexdigest()[:32]
+
+
+class PromptTemplate:
+    """Renders an item into (text before the image, text after it)."""
+
+    def __init__(self, template=ENCODE_PROMPT):
+        if "{text}" not in template:
+            raise ValueError(f"prompt template {template!r} has no {{text}} field for the item text")
+        if template.count(IMAGE_MARK) > 1:
+            raise ValueError(f"prompt template {template!r} has more than one {IMAGE_MARK}")
+        self.template = template
+
+    def split(self, item):
+        """``(before, after)``: the image tokens go between them (nothing if no image)."""
+        text = " ".join(item.text.split()) or NO_TEXT
+        rendered = self.template.replace("{text}", text)
+        if IMAGE_MARK not in rendered:
+            return rendered, ""
+        before, after = rendered.split(IMAGE_MARK)
+        return before, after
+
+    def __repr__(self):
+        return f"PromptTemplate({self.template!r})"
+
+
+def dataset_items(dataset_dir, name, text_fields=None, images=True):
+    """The items of ``<name>.item`` in file order, as the MLLM reads them.
+
+    Text is the item's text fields (``title``, ``keywords``, ``category``, ...); the image is
+    the ``image`` field's file, relative to the dataset folder (``None`` when absent or when
+    ``images`` is off).
+    """
+    from dataset_tools.atomic import IMAGE_FIELD, item_text, read_item_table
+
+    dataset_dir = Path(dataset_dir)
+    items = []
+    for item_id, record in read_item_table(dataset_dir, name).items():
+        image = record.get(IMAGE_FIELD, "").strip() if images else ""
+        items.append(ItemContent(item_id, item_text(record, text_fields),
+                                 str(dataset_dir / image) if image else None))
+    return items
