@@ -5,6 +5,8 @@ Examples:
     python run_recbole_tpad.py --model=SASRec --dataset=amazon-sports --epochs=30
     python run_recbole_tpad.py --model=TPAD --dataset=amazon-sports --encoder=gru --fusion=sum
     python run_recbole_tpad.py --stage=features --dataset=amazon-sports
+    python run_recbole_tpad.py --stage=pretrain --dataset=demo
+    python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=tpad-zU
 
 Any further --key=value overrides a config value (see properties/ and RecBole's docs).
 """
@@ -24,9 +26,11 @@ def build_parser():
                              "(default); a 'dataset:' in --config_files is used if not given")
     parser.add_argument("--config_files", default=None,
                         help="yaml files applied after properties/, separated by spaces or commas")
-    parser.add_argument("--stage", choices=["train", "features"], default="train",
+    parser.add_argument("--stage", choices=["train", "features", "pretrain"], default="train",
                         help="train: train and test the model (default); features: build the "
-                             "text-encoder feature file TPAD reads")
+                             "text-encoder feature file TPAD reads; pretrain: run TPAD's MLLM "
+                             "pretrainer (properties/pretrain/) and write the tpad-zU/zK/zT "
+                             "feature files (then train with --feature_source=tpad-zU)")
     parser.add_argument("--resume", default=None,
                         help="continue an interrupted run: saved/<run>-latest.pth (after the last "
                              "validated epoch) or saved/<run>.pth (after the best one)")
@@ -54,6 +58,8 @@ def main(argv=None):
     from recbole_tpad.config import parse_cli_values
     from recbole_tpad.data.features import FeatureFileError
     from recbole_tpad.data.locate import UnknownDatasetError
+    from recbole_tpad.distill.pretrainer import PretrainConfigError
+    from recbole_tpad.distill.sessions import SessionSourceError
     from recbole_tpad.quick_start import DatasetInvalidError, build_features, format_results, run
     from recbole_tpad.registry import UnknownModelError, plugin_models, recbole_models
 
@@ -70,13 +76,21 @@ def main(argv=None):
     args.model = args.model or value_from_files(files, "model", "TPAD")
     args.dataset = args.dataset or value_from_files(files, "dataset", "demo")
     try:
+        if args.stage == "pretrain":
+            from recbole_tpad.distill.pretrainer import pretrain
+
+            paths = pretrain(args.dataset, files, config_dict)
+            for view, path in paths.items():
+                print(f"{view}: {path}")
+            return 0
         if args.stage == "features":
             path = build_features(args.dataset, files, config_dict, force=args.force)
             print(f"feature file: {path}")
             return 0
         result = run(args.model, args.dataset, files, config_dict, saved=not args.no_save,
                      resume_file=args.resume)
-    except (UnknownModelError, UnknownDatasetError, DatasetInvalidError, FeatureFileError) as error:
+    except (UnknownModelError, UnknownDatasetError, DatasetInvalidError, FeatureFileError,
+            PretrainConfigError, SessionSourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_results([result]))

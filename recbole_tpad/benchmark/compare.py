@@ -21,12 +21,55 @@ def _result_path(out_dir, dataset, model, tag):
     return Path(out_dir) / "runs" / dataset / f"{model}{'-' + tag if tag else ''}.json"
 
 
-def run_key(model, dataset, config_dict, config_file_list=None):
-    """What makes two runs the same: the settings and the properties/config files they read.
+def resolve_variant(label):
+    """``TPAD-zU`` -> ``("TPAD", {"feature_source": "tpad-zU"})`` from ``properties/variants.yaml``;
+    a label not listed there is a plain model name with no overrides."""
+    import yaml
+
+    variants = yaml.safe_load((properties_dir() / "variants.yaml").read_text()) or {}
+    if label in variants:
+        spec = dict(variants[label])
+        return spec.pop("model"), spec
+    return label, {}
+
+
+def pretrained_views(overrides):
+    source = str(overrides.get("feature_source", ""))
+    return source[len("tpad-"):] if source.startswith("tpad-") else None
+
+
+def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
+    """Run the pretrainer unless its feature files are current for these pretrain settings."""
+    from recbole_tpad.data.features import is_current, read_metadata
+    from recbole_tpad.data.locate import ensure_dataset
+    from recbole_tpad.distill.pretrainer import feature_path, pretrain, pretrain_config
+
+    known = pretrain_config(dataset, config_file_list)
+    given = {k: v for k, v in (config_dict or {}).items() if k in known}
+    config = pretrain_config(dataset, config_file_list, given)
+    data_dir = ensure_dataset(dataset, config["data_path"])
+    path = feature_path(data_dir, dataset, "zU")
+    if path.is_file() and is_current(path, dataset, data_dir) and \
+            read_metadata(path)["producer"].get("config") == json.loads(json.dumps(config, default=str)):
+        print(f"pretrained features of {dataset} are current ({path})", flush=True)
+        return
+    print(f"pretraining on {dataset} (properties/pretrain/)", flush=True)
+    tic = time.time()
+    pretrain(dataset, config_file_list, given)
+    print(f"pretraining finished in {time.time() - tic:.0f}s", flush=True)
+
+
+def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()):
+    """What makes two runs the same: the settings, the properties/config files they read and
+    the checksums of pretrained feature files they use.
 
     (Code and data changes are not in it: rerun with a new --tag after changing them.)"""
     root = properties_dir()
     digest = hashlib.sha256(json.dumps(config_dict or {}, sort_keys=True, default=str).encode())
+    for path in feature_files:
+        from recbole_tpad.data.features import read_metadata
+
+        digest.update(read_metadata(path)["array_sha256"].encode())
     for path in [root / "overall.yaml", root / "model" / f"{model}.yaml",
                  root / "dataset" / f"{dataset}.yaml"] + [Path(p) for p in config_file_list or []]:
         digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
@@ -35,29 +78,51 @@ def run_key(model, dataset, config_dict, config_file_list=None):
 
 def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None):
     """Run each model (skipping finished ones); returns the list of results."""
+    from recbole_tpad.data.locate import ensure_dataset
+    from recbole_tpad.distill.pretrainer import feature_path
     from recbole_tpad.quick_start import run
 
+    variants = [(label, *resolve_variant(label)) for label in models]
+    if any(pretrained_views(overrides) for _, _, overrides in variants):
+        ensure_pretrained(dataset, config_dict, config_file_list)
+    recbole_values = {k: v for k, v in (config_dict or {}).items() if not _pretrain_key(k, dataset)}
     results = []
-    for k, model in enumerate(models, start=1):
-        path = _result_path(out_dir, dataset, model, tag)
-        key = run_key(model, dataset, config_dict, config_file_list)
+    for k, (label, model, overrides) in enumerate(variants, start=1):
+        path = _result_path(out_dir, dataset, label, tag)
+        settings = {**recbole_values, **overrides}
+        view = pretrained_views(overrides)
+        files = ()
+        if view:
+            data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
+            files = (feature_path(data_dir, dataset, view),)
+        key = run_key(model, dataset, settings, config_file_list, files)
+        model_name = model
         if path.is_file():
             stored = json.loads(path.read_text())
             if stored.get("run_key") == key:
-                print(f"[{k}/{len(models)}] {model} on {dataset}: done earlier ({path})", flush=True)
+                print(f"[{k}/{len(models)}] {label} on {dataset}: done earlier ({path})", flush=True)
                 results.append(stored)
                 continue
-        print(f"[{k}/{len(models)}] {model} on {dataset}: running", flush=True)
+        print(f"[{k}/{len(models)}] {label} on {dataset}: running", flush=True)
         tic = time.time()
-        result = run(model, dataset, config_file_list, dict(config_dict or {}))
-        result["settings"] = config_dict or {}
+        result = run(model_name, dataset, config_file_list, dict(settings))
+        result["model"] = label
+        result["settings"] = settings
         result["run_key"] = key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1, default=str))
-        print(f"[{k}/{len(models)}] {model} on {dataset}: finished in {time.time() - tic:.0f}s, "
+        print(f"[{k}/{len(models)}] {label} on {dataset}: finished in {time.time() - tic:.0f}s, "
               f"test ndcg@10 {result['test_result'].get('ndcg@10')}", flush=True)
         results.append(result)
     return results
+
+
+def _pretrain_key(key, dataset):
+    """Settings only the pretrainer reads (they must not reach RecBole's Config)."""
+    from recbole_tpad.distill.pretrainer import pretrain_config
+
+    shared = {"seed", "data_path", "checkpoint_dir", "show_progress"}
+    return key in pretrain_config(dataset) and key not in shared
 
 
 def plot_results(results, path, metrics=("recall@10", "ndcg@10", "mrr@10")):

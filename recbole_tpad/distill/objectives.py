@@ -1,0 +1,78 @@
+"""Stage-2 losses of TPAD: next-item InfoNCE, HMIE (CLUB upper bounds, item and session level)
+and AMIE (InfoNCE lower bounds aligning z_U with z_T and with the stage-1 z_K).
+
+Given the hidden states the backbone produced for a batch, this module owns every trainable
+piece outside the LLM: the heads (h -> z_K, z_T, z_U), the soft-token projection that feeds
+item states to the Transfer-MLLM as a session, and the estimators. CLUB's variational
+networks are fitted by their own optimizer (:meth:`club_parameters`) in alternation with the
+main loss, as CLUB requires; everything else trains on :meth:`main_parameters`.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recbole_tpad.distill.estimators import CLUB, InfoNCE
+
+
+class TransitionDistillation(nn.Module):
+    def __init__(self, hidden, dim, estimator_hidden=128, temperature=0.1):
+        super().__init__()
+        self.head_k = nn.Linear(hidden, dim)
+        self.head_t = nn.Linear(hidden, dim)
+        self.head_u = nn.Linear(hidden, dim)
+        self.soft_token = nn.Linear(hidden, hidden)  # item state -> the LLM's layer input
+        self.session_out = nn.Linear(hidden, dim)    # session state -> the z_T space
+        self.amie_t = InfoNCE(dim, dim, estimator_hidden)
+        self.amie_k = InfoNCE(dim, hidden, estimator_hidden)
+        self.club_item = CLUB(dim, dim, estimator_hidden)
+        self.club_session = CLUB(dim, dim, estimator_hidden)
+        self.temperature = temperature
+        nn.init.eye_(self.soft_token.weight)
+        nn.init.zeros_(self.soft_token.bias)
+
+    def club_parameters(self):
+        return list(self.club_item.parameters()) + list(self.club_session.parameters())
+
+    def main_parameters(self):
+        club = {id(p) for p in self.club_parameters()}
+        return [p for p in self.parameters() if id(p) not in club]
+
+    def next_item_loss(self, session_state, target_z):
+        """InfoNCE over in-batch targets: the session must pick its own next item."""
+        scores = F.normalize(self.session_out(session_state), dim=-1) @ \
+            F.normalize(target_z, dim=-1).t() / self.temperature
+        return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
+
+    def losses(self, h_t, h_k, z_k1, session_state, prefix_index, prefix_mask, target_index,
+               use_hmie=True, use_amie=True, lambda_keep=0.5):
+        """All stage-2 terms for one batch.
+
+        Args:
+            h_t, h_k: ``[U, hidden]`` states of the batch's unique items under the Transfer and
+                Knowledge adapters; z_k1: ``[U, hidden]`` their stage-1 knowledge states.
+            session_state: ``[B, hidden]`` Transfer-MLLM states of the session prefixes.
+            prefix_index, prefix_mask: ``[B, P]`` rows of each prefix's items in ``h_*``.
+            target_index: ``[B]`` row of each session's next item.
+        """
+        z_t, z_k, z_u = self.head_t(h_t), self.head_k(h_k), self.head_u(h_k)
+        out = {"next": self.next_item_loss(session_state, z_t[target_index])}
+        u_t = self.session_out(session_state)
+        weights = prefix_mask.float() / prefix_mask.float().sum(1, keepdim=True).clamp(min=1)
+        u_k = (z_k[prefix_index] * weights.unsqueeze(-1)).sum(1)  # pooled knowledge of the prefix
+        out["hmie_item"] = self.club_item(z_t, z_k) if use_hmie else z_t.new_zeros(())
+        out["hmie_session"] = self.club_session(u_t, u_k) if use_hmie else z_t.new_zeros(())
+        if use_amie:
+            out["amie_t"] = self.amie_t(z_u, z_t)
+            out["amie_k"] = self.amie_k(z_u, z_k1)
+        else:
+            out["amie_t"] = out["amie_k"] = z_t.new_zeros(())
+        out["amie"] = -(out["amie_t"] + lambda_keep * out["amie_k"])
+        out["hmie"] = out["hmie_item"] + out["hmie_session"]
+        # for the CLUB fit (alternation): detached pairs
+        out["pairs"] = ((z_t.detach(), z_k.detach()), (u_t.detach(), u_k.detach()))
+        return out
+
+    def club_fit_loss(self, pairs):
+        (zt, zk), (ut, uk) = pairs
+        return self.club_item.learning_loss(zt, zk) + self.club_session.learning_loss(ut, uk)

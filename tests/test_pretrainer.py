@@ -1,0 +1,182 @@
+"""The TPAD pretrainer on a tiny random backbone and tiny data: end to end into TPAD, resume
+after an interruption (same features as an uninterrupted run), ablations, no split leakage."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dataset_tools.demo import generate_demo
+from recbole_tpad.data.features import read_metadata
+from recbole_tpad.distill.pretrainer import (PretrainConfigError, Pretrainer, feature_path,
+                                             pretrain, pretrain_config)
+from recbole_tpad.distill.sessions import training_sessions
+from recbole_tpad.mllm.offline import ComposedMLLM
+from recbole_tpad.mllm.tiny import TinyImageTokens, build_tiny_llm
+
+
+@pytest.fixture(scope="module")
+def tiny_llm(tmp_path_factory):
+    return build_tiny_llm(tmp_path_factory.mktemp("llm") / "llm")
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    """A small demo with images (128 items, 300 sessions)."""
+    root = tmp_path_factory.mktemp("pt")
+    generate_demo(root / "demo", items_per_category=8, n_sessions=300, images=True)
+    return root
+
+
+def settings(root, saved, **extra):
+    return dict(data_path=str(root), checkpoint_dir=str(saved), stage1_steps=4, stage2_steps=6,
+                checkpoint_every=2, show_progress=False, threads=1, lora_top_layers=2,
+                stage2_batch=16, **extra)
+
+
+def backbone(folder):
+    return ComposedMLLM(folder, TinyImageTokens())
+
+
+def test_tiny_pretrain_writes_feature_files_that_tpad_trains_on(tiny_llm, image_root, tmp_path,
+                                                                 monkeypatch):
+    paths = pretrain("demo", config_dict=settings(image_root, tmp_path / "saved"),
+                     backbone=backbone(tiny_llm))
+    assert set(paths) == {"zU", "zK", "zT"}
+    for view, path in paths.items():
+        meta = read_metadata(path)
+        array = np.load(path)
+        assert meta["producer"]["name"] == "tpad-pretrainer" and meta["producer"]["view"] == view
+        assert meta["producer"]["config"]["stage2_steps"] == 6 and meta["n_items"] == 128
+        assert np.isfinite(array).all() and array.std(0).mean() > 0
+    assert np.load(paths["zU"]).shape == (128, 128) and np.load(paths["zK"]).shape == (128, 64)
+    work = next((tmp_path / "saved" / "pretrain").iterdir())
+    assert (work / "curves.png").stat().st_size > 10_000 and list((work / "tensorboard").iterdir())
+
+    from recbole_tpad.quick_start import run
+
+    monkeypatch.chdir(tmp_path)
+    result = run("TPAD", "demo", config_dict={
+        "data_path": str(image_root), "checkpoint_dir": str(tmp_path / "rb"), "epochs": 1,
+        "feature_source": "tpad-zU", "show_progress": False, "train_batch_size": 256,
+        "embedding_size": 16, "inner_size": 32, "state": "WARNING"})
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_llm, image_root,
+                                                                        tmp_path):
+    straight = pretrain("demo", config_dict=settings(image_root, tmp_path / "a"),
+                        backbone=backbone(tiny_llm))
+    expected = {v: np.load(p) for v, p in straight.items()}
+    config = settings(image_root, tmp_path / "b")
+    for stop in (("stage1", 3), ("stage2", 5)):
+        with pytest.raises(KeyboardInterrupt):
+            pretrain("demo", config_dict=config, backbone=backbone(tiny_llm), interrupt_at=stop)
+    resumed = pretrain("demo", config_dict=config, backbone=backbone(tiny_llm))
+    for view, path in resumed.items():
+        assert np.allclose(np.load(path), expected[view], atol=1e-5), view
+    work = next((tmp_path / "b" / "pretrain").iterdir())
+    import torch
+
+    log = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    assert [(r["stage"], r["step"]) for r in log] == \
+        [("stage1", k) for k in range(1, 5)] + [("stage2", k) for k in range(1, 7)]
+
+
+@pytest.mark.slow
+def test_a_killed_pretrain_process_resumes_from_its_checkpoint(tiny_llm, image_root, tmp_path):
+    script = (
+        "import sys; from recbole_tpad.mllm.offline import ComposedMLLM;"
+        "from recbole_tpad.mllm.tiny import TinyImageTokens;"
+        "from recbole_tpad.distill.pretrainer import pretrain;"
+        f"pretrain('demo', config_dict=dict(data_path={str(image_root)!r}, checkpoint_dir={str(tmp_path)!r},"
+        "stage1_steps=2, stage2_steps=400, checkpoint_every=5, show_progress=False, threads=1,"
+        "lora_top_layers=2, stage2_batch=16), backbone=ComposedMLLM(sys.argv[1], TinyImageTokens()))")
+    process = subprocess.Popen([sys.executable, "-c", script, str(tiny_llm)], cwd=tmp_path)
+    deadline = time.time() + 120
+    checkpoint = None
+    while time.time() < deadline and process.poll() is None:
+        found = list((tmp_path / "pretrain").glob("*/checkpoint.pt")) if (tmp_path / "pretrain").is_dir() else []
+        if found:
+            import torch
+
+            try:
+                state = torch.load(found[0], weights_only=False)
+            except Exception:  # being replaced at this very moment
+                state = {}
+            if state.get("stage") == "stage2" and state["step"] >= 10:
+                checkpoint = found[0]
+                break
+        time.sleep(0.2)
+    assert checkpoint is not None and process.poll() is None, "no stage-2 checkpoint before the end"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    import torch
+
+    killed_at = torch.load(checkpoint, weights_only=False)["step"]
+    trainer = Pretrainer("demo", pretrain_config("demo", config_dict=dict(
+        data_path=str(image_root), checkpoint_dir=str(tmp_path), stage1_steps=2, stage2_steps=400,
+        checkpoint_every=5, show_progress=False, threads=1, lora_top_layers=2, stage2_batch=16)),
+        backbone=backbone(tiny_llm))
+    assert trainer.work_dir == checkpoint.parent
+    trainer._build()
+    stage, step = trainer.load_checkpoint()
+    assert (stage, step) == ("stage2", killed_at) and len(trainer.log_rows) == 2 + killed_at
+
+
+def test_ablation_switches(tiny_llm, image_root, tmp_path):
+    no_stage2 = pretrain("demo", config_dict=settings(image_root, tmp_path, use_stage2=False),
+                         backbone=backbone(tiny_llm))
+    assert np.array_equal(np.load(no_stage2["zU"]), np.load(no_stage2["zK"]))
+    for switch in ("use_hmie", "use_amie", "use_generation", "use_images"):
+        paths = pretrain("demo", config_dict=settings(image_root, tmp_path / switch, **{switch: False}),
+                         backbone=backbone(tiny_llm))
+        assert read_metadata(paths["zU"])["producer"]["config"][switch] is False
+    work = next((tmp_path / "use_hmie" / "pretrain").iterdir())
+    import torch
+
+    rows = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    assert all(r["hmie_item"] == 0 for r in rows if r["stage"] == "stage2")
+
+
+def test_unknown_settings_and_unsupported_backbones_are_refused(tmp_path, image_root):
+    with pytest.raises(PretrainConfigError, match=r"unknown pretrain setting\(s\) \['stage3_steps'\]"):
+        pretrain_config("demo", config_dict={"stage3_steps": 3})
+    from recbole_tpad.mllm.tiny import build_tiny_llava
+    from recbole_tpad.mllm.hf_vlm import HFVisionLanguageBackbone
+
+    llava = HFVisionLanguageBackbone(build_tiny_llava(tmp_path / "llava"))
+    with pytest.raises(PretrainConfigError, match="split forward"):
+        pretrain("demo", config_dict=settings(image_root, tmp_path), backbone=llava)
+
+
+def test_pretraining_sessions_never_hold_valid_or_test_targets(tmp_path, demo_root):
+    # user histories under leave-one-out: the last two items of each user are held out
+    folder = tmp_path / "loo"
+    folder.mkdir()
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    histories = {"u1": ["a", "b", "c", "d", "e"], "u2": ["c", "a", "f"], "u3": ["x", "y", "z", "w"]}
+    for user, items in histories.items():
+        for t, item in reversed(list(enumerate(items))):  # file order is not time order
+            lines.append(f"{user}\t{item}\t{t * 10}")
+    (folder / "loo.inter").write_text("\n".join(lines) + "\n")
+    assert training_sessions(folder, "loo") == [["a", "b", "c"], ["x", "y"]]  # u2 keeps 1 item
+
+    # benchmark files: only the train file is read; no valid/test session appears
+    keyed = training_sessions(demo_root / "demo", "demo", with_keys=True)
+    from dataset_tools.atomic import read_atomic
+
+    ids = {}
+    for suffix in ("train", "valid", "test"):
+        ids[suffix] = {r[0] for r in read_atomic(demo_root / "demo" / f"demo.{suffix}.inter")[1]}
+    assert keyed and {k for k, _ in keyed} <= ids["train"]
+    assert not {k for k, _ in keyed} & (ids["valid"] | ids["test"])
+    assert all(len(s) >= 2 for _, s in keyed)
+
+
+def test_feature_path_is_what_feature_source_names(tmp_path):
+    assert feature_path(tmp_path, "demo").name == "demo.tpad-zU.npy"
