@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DATASET ?= demo
-MODELS ?= TPAD,SASRec,GRU4Rec,SRGNN
+MODELS ?= TPAD-zU,TPAD-text,SASRec,GRU4Rec,SRGNN
 OUT ?= out
 
 .PHONY: install demo test data clean
@@ -23,9 +23,11 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-# Main job: generate the demo dataset, build its text features, train and test TPAD and the
-# baselines under one protocol, print the table ($(OUT)/$(DATASET).md; the committed results/
-# were made with OUT=results). Finished runs in $(OUT)/runs are not repeated.
+# Main job: generate the demo dataset (images + text), pretrain TPAD's MLLM on it (offline
+# SmolLM2 + EfficientNet-Lite0, properties/pretrain/demo.yaml), write the distilled features,
+# train and test TPAD on them next to TPAD on MiniLM text features and the baselines, print the
+# table ($(OUT)/$(DATASET).md; the committed results/ were made with OUT=results). Finished
+# pretraining and runs are not repeated.
 demo: install
 	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --out=$(OUT) --show_progress=False
 

@@ -28,8 +28,19 @@ class TransitionDistillation(nn.Module):
         self.club_item = CLUB(dim, dim, estimator_hidden)
         self.club_session = CLUB(dim, dim, estimator_hidden)
         self.temperature = temperature
+        # LLM states carry a few huge dimensions; the heads read them standardised with the
+        # stage-1 statistics of all items (set_standardization), or not at all before that.
+        self.register_buffer("h_mean", torch.zeros(hidden))
+        self.register_buffer("h_std", torch.ones(hidden))
         nn.init.eye_(self.soft_token.weight)
         nn.init.zeros_(self.soft_token.bias)
+
+    def set_standardization(self, states):
+        self.h_mean.copy_(states.mean(0))
+        self.h_std.copy_(states.std(0).clamp(min=1e-3))
+
+    def standardize(self, h):
+        return (h - self.h_mean) / self.h_std
 
     def club_parameters(self):
         return list(self.club_item.parameters()) + list(self.club_session.parameters())
@@ -37,6 +48,11 @@ class TransitionDistillation(nn.Module):
     def main_parameters(self):
         club = {id(p) for p in self.club_parameters()}
         return [p for p in self.parameters() if id(p) not in club]
+
+    def features(self, h, view):
+        """The written feature of states ``h``: ``z_U``/``z_T`` through their head, standardised."""
+        head = {"zU": self.head_u, "zT": self.head_t, "zK": self.head_k}[view]
+        return head(self.standardize(h))
 
     def next_item_loss(self, session_state, target_z):
         """InfoNCE over in-batch targets: the session must pick its own next item."""
@@ -55,13 +71,18 @@ class TransitionDistillation(nn.Module):
             prefix_index, prefix_mask: ``[B, P]`` rows of each prefix's items in ``h_*``.
             target_index: ``[B]`` row of each session's next item.
         """
+        h_t, h_k = self.standardize(h_t), self.standardize(h_k)
+        z_k1 = self.standardize(z_k1)
         z_t, z_k, z_u = self.head_t(h_t), self.head_k(h_k), self.head_u(h_k)
         out = {"next": self.next_item_loss(session_state, z_t[target_index])}
         u_t = self.session_out(session_state)
         weights = prefix_mask.float() / prefix_mask.float().sum(1, keepdim=True).clamp(min=1)
         u_k = (z_k[prefix_index] * weights.unsqueeze(-1)).sum(1)  # pooled knowledge of the prefix
-        out["hmie_item"] = self.club_item(z_t, z_k) if use_hmie else z_t.new_zeros(())
-        out["hmie_session"] = self.club_session(u_t, u_k) if use_hmie else z_t.new_zeros(())
+        # CLUB reads unit vectors: minimising it cannot then run away by rescaling the features
+        pairs = ((F.normalize(z_t, dim=-1), F.normalize(z_k, dim=-1)),
+                 (F.normalize(u_t, dim=-1), F.normalize(u_k, dim=-1)))
+        out["hmie_item"] = self.club_item(*pairs[0]) if use_hmie else z_t.new_zeros(())
+        out["hmie_session"] = self.club_session(*pairs[1]) if use_hmie else z_t.new_zeros(())
         if use_amie:
             out["amie_t"] = self.amie_t(z_u, z_t)
             out["amie_k"] = self.amie_k(z_u, z_k1)
@@ -70,7 +91,7 @@ class TransitionDistillation(nn.Module):
         out["amie"] = -(out["amie_t"] + lambda_keep * out["amie_k"])
         out["hmie"] = out["hmie_item"] + out["hmie_session"]
         # for the CLUB fit (alternation): detached pairs
-        out["pairs"] = ((z_t.detach(), z_k.detach()), (u_t.detach(), u_k.detach()))
+        out["pairs"] = tuple((x.detach(), y.detach()) for x, y in pairs)
         return out
 
     def club_fit_loss(self, pairs):

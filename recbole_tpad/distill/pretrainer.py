@@ -37,6 +37,9 @@ from recbole_tpad.mllm.prompts import ItemContent, dataset_items
 from recbole_tpad.paths import properties_dir
 
 VIEWS = ("zU", "zK", "zT")
+#: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
+#: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB.
+PRETRAINER_VERSION = 2
 #: Keys outside the pretrain yaml that a run may still carry (RecBole's, from shared files).
 PASSTHROUGH = {"model", "dataset", "state"}
 
@@ -117,7 +120,8 @@ class Pretrainer:
         settings = {k: v for k, v in self.config.items()
                     if k not in ("show_progress", "threads", "checkpoint_every", "data_path",
                                  "checkpoint_dir")}
-        key = json.dumps([settings, dataset_checksum(self.data_dir, self.dataset)], sort_keys=True,
+        key = json.dumps([PRETRAINER_VERSION, settings, dataset_checksum(self.data_dir, self.dataset)],
+                         sort_keys=True,
                          default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()[:10]
         folder = Path(self.config["checkpoint_dir"]).resolve() / "pretrain" / f"{self.dataset}-{digest}"
@@ -330,6 +334,7 @@ class Pretrainer:
             loss = loss + c["gamma_gen"] * out["gen"]
         self.opt2.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.opt2.param_groups[0]["params"], 1.0)
         self.opt2.step()
         # CLUB's q is fitted on the same pairs, in alternation with the main loss
         club = self.objectives.club_fit_loss(out["pairs"])
@@ -392,6 +397,8 @@ class Pretrainer:
             else:
                 self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
                 torch.save(self.z_k1, z_k1_path)
+            with torch.no_grad():
+                self.objectives.set_standardization(self.z_k1)
             timings["z_k1_s"] = time.time() - tic
 
             tic = time.time()
@@ -424,11 +431,12 @@ class Pretrainer:
             h_k = self.encode_all("knowledge", "z_U") if c["use_stage2"] else None
             views = {"zK": self.z_k1}
             if c["use_stage2"]:
-                views["zU"] = self.objectives.head_u(h_k)
-                views["zT"] = self.objectives.head_t(self.encode_all("transfer", "z_T"))
+                views["zU"] = self.objectives.features(h_k, "zU")
+                views["zT"] = self.objectives.features(self.encode_all("transfer", "z_T"), "zT")
             else:
                 views["zU"] = self.z_k1  # ablation: no stage 2, z_U is the stage-1 knowledge
-        producer = {"name": "tpad-pretrainer", "config": c, "backbone": self.backbone.identity(),
+        producer = {"name": "tpad-pretrainer", "version": PRETRAINER_VERSION, "config": c,
+                    "backbone": self.backbone.identity(),
                     "work_dir": str(self.work_dir)}
         paths = {}
         ids = [item.item_id for item in self.items]
