@@ -31,3 +31,24 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
     assert "| SASRec |" in table and "| TPAD |" in table and "| 1.00 |" in table
     runs = json.loads((out / "epoch_time-demo.json").read_text())["runs"]
     assert runs["TPAD"][0]["epoch_seconds"] > 0 and runs["TPAD"][0]["test_cases"] == 150
+
+
+def test_variants_name_a_model_and_its_settings():
+    from recbole_tpad.benchmark.compare import _pretrain_key, pretrained_views, resolve_variant
+
+    assert resolve_variant("TPAD-zU") == ("TPAD", {"feature_source": "tpad-zU"})
+    assert resolve_variant("TPAD-ID") == ("TPAD", {"use_features": False})
+    assert resolve_variant("SASRec") == ("SASRec", {})
+    assert pretrained_views({"feature_source": "tpad-zK"}) == "zK"
+    assert pretrained_views({"feature_source": "text-minilm"}) is None
+    # pretrain-only settings never reach RecBole's Config; shared ones reach both
+    assert _pretrain_key("stage2_steps", "demo") and not _pretrain_key("seed", "demo")
+    assert not _pretrain_key("epochs", "demo")
+
+
+def test_a_variant_runs_under_its_label(run_config, tmp_path, capsys):
+    main(["--dataset=demo", "--models=TPAD-ID", f"--out={tmp_path}"] +
+         [f"--{k}={v}" for k, v in run_config.items()])
+    stored = json.loads((tmp_path / "runs" / "demo" / "TPAD-ID.json").read_text())
+    assert stored["model"] == "TPAD-ID" and stored["settings"]["use_features"] is False
+    assert "| TPAD-ID |" in (tmp_path / "demo.md").read_text()

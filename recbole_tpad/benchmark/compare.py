@@ -43,7 +43,7 @@ def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
     from recbole_tpad.data.features import is_current, read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.pretrainer import (PRETRAINER_VERSION, feature_path, pretrain,
-                                                 pretrain_config)
+                                                 pretrain_config, result_settings)
 
     known = pretrain_config(dataset, config_file_list)
     given = {k: v for k, v in (config_dict or {}).items() if k in known}
@@ -53,7 +53,8 @@ def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
     producer = read_metadata(path)["producer"] if path.is_file() else {}
     if path.is_file() and is_current(path, dataset, data_dir) and \
             producer.get("version") == PRETRAINER_VERSION and \
-            producer.get("config") == json.loads(json.dumps(config, default=str)):
+            result_settings(producer.get("config", {})) == \
+            json.loads(json.dumps(result_settings(config), default=str)):
         print(f"pretrained features of {dataset} are current ({path})", flush=True)
         return
     print(f"pretraining on {dataset} (properties/pretrain/)", flush=True)

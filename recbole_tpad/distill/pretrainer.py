@@ -36,12 +36,20 @@ from recbole_tpad.mllm.backbone import LoraSettings
 from recbole_tpad.mllm.prompts import ItemContent, dataset_items
 from recbole_tpad.paths import properties_dir
 
-VIEWS = ("zU", "zK", "zT")
 #: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
 #: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB.
 PRETRAINER_VERSION = 2
 #: Keys outside the pretrain yaml that a run may still carry (RecBole's, from shared files).
 PASSTHROUGH = {"model", "dataset", "state"}
+
+
+#: Settings that change how a run is done, not what it computes (not in the work folder's key).
+BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "checkpoint_dir")
+
+
+def result_settings(config):
+    """The settings a pretraining result depends on."""
+    return {k: v for k, v in config.items() if k not in BOOKKEEPING}
 
 
 class PretrainConfigError(ValueError):
@@ -117,11 +125,8 @@ class Pretrainer:
     def _work_dir(self):
         from dataset_tools.atomic import dataset_checksum
 
-        settings = {k: v for k, v in self.config.items()
-                    if k not in ("show_progress", "threads", "checkpoint_every", "data_path",
-                                 "checkpoint_dir")}
-        key = json.dumps([PRETRAINER_VERSION, settings, dataset_checksum(self.data_dir, self.dataset)],
-                         sort_keys=True,
+        key = json.dumps([PRETRAINER_VERSION, result_settings(self.config),
+                          dataset_checksum(self.data_dir, self.dataset)], sort_keys=True,
                          default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()[:10]
         folder = Path(self.config["checkpoint_dir"]).resolve() / "pretrain" / f"{self.dataset}-{digest}"

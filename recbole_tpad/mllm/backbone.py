@@ -204,13 +204,6 @@ class Backbone(ABC):
     def template(self, prompt):
         return prompt if isinstance(prompt, PromptTemplate) else PromptTemplate(prompt or ENCODE_PROMPT)
 
-    def device(self):
-        return next(self.lora_host().parameters()).device
-
-    def freeze_base(self):
-        for parameter in self.lora_host().parameters():
-            parameter.requires_grad_(False)
-
 
 def last_token_states(hidden, attention_mask):
     """The last real token's state of each row, for left or right padding alike."""

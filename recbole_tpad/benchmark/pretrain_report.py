@@ -1,0 +1,77 @@
+"""Write what a finished pretraining run cost and learned into ``results/``.
+
+    python -m recbole_tpad.benchmark.pretrain_report --dataset=amazon-sports [--key=value ...]
+
+Reads the run's work folder (the same settings select the same folder as ``--stage=pretrain``):
+``summary.json`` (seconds per stage, peak memory), the loss log in ``checkpoint.pt`` and
+``curves.png``; writes ``results/pretrain-<dataset>.md`` and copies the curves beside it.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def _mean(rows, key, part):
+    values = [r[key] for r in rows if key in r]
+    if not values:
+        return float("nan")
+    k = max(1, len(values) // 10)
+    chunk = values[:k] if part == "first" else values[-k:]
+    return sum(chunk) / len(chunk)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--out", default="results")
+    args, extra = parser.parse_known_args(argv)
+
+    import torch
+
+    from recbole_tpad.config import parse_cli_values
+    from recbole_tpad.distill.pretrainer import Pretrainer, pretrain_config
+
+    config = pretrain_config(args.dataset, config_dict=parse_cli_values(extra))
+    work = Pretrainer(args.dataset, config, backbone=object()).work_dir
+    summary_path = work / "summary.json"
+    if not summary_path.is_file():
+        print(f"error: {work} holds no finished run; run --stage=pretrain first", file=sys.stderr)
+        return 2
+    summary = json.loads(summary_path.read_text())
+    log = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    s1 = [r for r in log if r["stage"] == "stage1"]
+    s2 = [r for r in log if r["stage"] == "stage2"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"pretrain-{args.dataset}.png"
+    shutil.copy(work / "curves.png", png)
+    minutes = summary["seconds_this_call"] / 60
+    lines = [
+        f"# TPAD pretraining on {args.dataset}", "",
+        f"Command: `python run_recbole_tpad.py --stage=pretrain --dataset={args.dataset}"
+        + "".join(f" {e}" for e in extra) + "` (settings: `properties/pretrain/`)", "",
+        f"{summary['items']} items, {summary['sessions']} training sessions; backbone "
+        f"{config['backbone']}, LoRA on the top {config['lora_top_layers']} layers, "
+        f"{config['stage1_steps']} stage-1 and {config['stage2_steps']} stage-2 steps; "
+        f"{summary['threads']} torch threads on a 2-core CPU.", "",
+        "| part | seconds |", "|---|---|",
+        *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in
+          ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s") if k in summary],
+        f"| **total** | **{summary['seconds_this_call']:.0f}** ({minutes:.1f} min) |", "",
+        f"Peak memory (process RSS): {summary['peak_rss_mb']:.0f} MB.", "",
+        "| curve | first tenth | last tenth |", "|---|---|---|",
+        f"| stage 1 generation loss | {_mean(s1, 'gen', 'first'):.3f} | {_mean(s1, 'gen', 'last'):.3f} |",
+        *[f"| stage 2 {key} | {_mean(s2, key, 'first'):.3f} | {_mean(s2, key, 'last'):.3f} |"
+          for key in ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")],
+        "", f"Chance level of the next-item loss: log(batch) = log({config['stage2_batch']}) "
+        f"= {__import__('math').log(config['stage2_batch']):.3f}.", "", f"![curves]({png.name})", ""]
+    (out / f"pretrain-{args.dataset}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
