@@ -7,7 +7,6 @@ times and peak memory for side-by-side comparisons.
 """
 
 import json
-import resource
 import sys
 import time
 from logging import getLogger
@@ -20,14 +19,11 @@ from recbole.utils import get_trainer, init_logger, init_seed, set_color
 from recbole_tpad.config import Config, available_datasets_with_properties
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings
+from recbole_tpad.runtime import peak_rss_mb
 
 
 class DatasetInvalidError(ValueError):
     """The dataset's atomic files failed validation; the message lists every problem."""
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare_dataset(config):
@@ -195,7 +191,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "test_seconds": test_seconds,
         "n_test_cases": len(test_data.dataset) if hasattr(test_data, "dataset") else None,
         "total_seconds": time.time() - started,
-        "process_peak_rss_mb": _peak_rss_mb(),  # the whole process so far, not this run alone
+        "process_peak_rss_mb": peak_rss_mb(),  # the whole process so far, not this run alone
         "device": str(config["device"]),
         "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],

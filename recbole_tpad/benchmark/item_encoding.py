@@ -9,7 +9,6 @@ Writes ``results/mllm_encoding.md`` and ``.json``. Not a test: figures depend on
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from recbole_tpad.runtime import peak_rss_mb
 
 #: Sports that name an item's category in amazon-sports' keyword text (it has no category field).
 SPORT_GROUPS = {
@@ -27,10 +28,6 @@ SPORT_GROUPS = {
     "basketball": {"basketball"}, "football": {"football"}, "baseball": {"baseball"},
     "skateboard": {"skateboard", "skate"}, "climbing": {"climbing"},
 }
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sport_of(text):

@@ -20,7 +20,6 @@ This module never imports RecBole's trainer: it is its own stage.
 import hashlib
 import json
 import random
-import resource
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from recbole_tpad.distill.sessions import training_sessions
 from recbole_tpad.mllm.backbone import LoraSettings
 from recbole_tpad.mllm.prompts import ItemContent, dataset_items
 from recbole_tpad.paths import properties_dir
+from recbole_tpad.runtime import peak_rss_mb
 
 #: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
 #: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB.
@@ -82,10 +82,6 @@ def pretrain_config(dataset, config_file_list=None, config_dict=None):
 def feature_path(data_dir, dataset, view="zU"):
     """``<data>/<dataset>/<dataset>.tpad-<view>.npy``: what ``--feature_source=tpad-<view>`` reads."""
     return Path(data_dir) / f"{dataset}.tpad-{view}.npy"
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def masked_span(item, rng, ratio):
@@ -424,7 +420,7 @@ class Pretrainer:
         self.plot()
         summary = {"dataset": self.dataset, "items": len(self.items), "sessions": len(self.sessions),
                    "seconds_this_call": time.time() - started, **timings,
-                   "peak_rss_mb": _peak_rss_mb(), "threads": c["threads"],
+                   "peak_rss_mb": peak_rss_mb(), "threads": c["threads"],
                    "features": {k: str(v) for k, v in paths.items()}, "work_dir": str(self.work_dir),
                    "versions": library_versions()}
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=1))

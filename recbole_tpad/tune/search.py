@@ -12,7 +12,6 @@ metrics and its process's peak memory when it finishes.
 import csv
 import math
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from recbole_tpad.runtime import peak_rss_mb
 from recbole_tpad.tune.space import default_space_file, param_space, read_space_file
 
 #: Config keys the driver sets per trial (never exported into the best config).
@@ -42,10 +42,6 @@ class SearchOutcome:
     csv_file: Path = None
     best_config_file: Path = None
     seconds: float = 0.0
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _copy_checkpoints(saved_dir, target_dir):
@@ -91,13 +87,13 @@ def trial(params, *, model, dataset, config_file_list, fixed, threads):
         with tempfile.TemporaryDirectory() as directory:
             _copy_checkpoints(saved_dir, directory)
             tune.report({"valid_score": float(valid_score), "epoch": epoch_idx + 1,
-                         "peak_rss_mb": _peak_rss_mb(), "node": node},
+                         "peak_rss_mb": peak_rss_mb(), "node": node},
                         checkpoint=tune.Checkpoint.from_directory(directory))
 
     result = run(model, dataset, config_file_list, values, callback_fn=report,
                  resume_file=resume_file)
     final = {"valid_score": float(result["best_valid_score"]), "epoch": epochs_done[0],
-             "peak_rss_mb": _peak_rss_mb(), "node": node,
+             "peak_rss_mb": peak_rss_mb(), "node": node,
              "mean_epoch_seconds": result["mean_epoch_seconds"],
              "complete": True}
     final.update({f"test/{k}": float(v) for k, v in result["test_result"].items()})
