@@ -106,6 +106,12 @@ class Backbone(ABC):
     def _set_lora_host(self, peft_model):
         self.model = peft_model
 
+    def base_model(self):
+        """The model under any peft wrapper (peft injects the LoRA layers into it in place)."""
+        from peft import PeftModel
+
+        return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+
     def adapter_names(self):
         host = self.lora_host()
         return list(getattr(host, "peft_config", {}) or {})

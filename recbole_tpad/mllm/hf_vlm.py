@@ -41,12 +41,18 @@ class HFVisionLanguageBackbone(Backbone):
         self.model.requires_grad_(False)
         self.hidden_size = config.text_config.hidden_size
         self.image_token_id = config.image_token_id
+        self._identity = None
 
     def identity(self):
-        folder = Path(self.name_or_path)
-        files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-        return {"kind": "hf", "family": self.family, "model": folder.name or self.name_or_path,
-                "weights_sha256": [file_sha256(f)[:16] for f in files] or None}
+        # Hashing the weight files is the slow part; they do not change under a loaded model,
+        # and every cache key and adapter save asks for the identity again.
+        if self._identity is None:
+            folder = Path(self.name_or_path)
+            files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+            self._identity = {"kind": "hf", "family": self.family,
+                              "model": folder.name or self.name_or_path,
+                              "weights_sha256": [file_sha256(f)[:16] for f in files] or None}
+        return self._identity
 
     def lora_target_modules(self, settings):
         layers = r"\d+" if settings.lora_layers is None else "|".join(map(str, settings.lora_layers))
@@ -112,18 +118,12 @@ class HFVisionLanguageBackbone(Backbone):
             batch["labels"] = torch.tensor([[-100] * (length - len(l)) + l for l in labels])
         return batch
 
-    def _inner(self):
-        from peft import PeftModel
-
-        base = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
-        return base
-
     # ------------------------------------------------------------------ the work
     def encode(self, items, prompt=None, adapter=None):
         template = self.template(prompt)
         with self.using(adapter):
             batch = self._batch(items, template)
-            output = self._inner().model(**batch)
+            output = self.base_model().model(**batch)
         return last_token_states(output.last_hidden_state, batch["attention_mask"])
 
     def generation_loss(self, items, targets, prompt=None, adapter=None):
@@ -132,4 +132,4 @@ class HFVisionLanguageBackbone(Backbone):
         template = self.template(prompt or GENERATE_PROMPT)
         with self.using(adapter):
             batch = self._batch(items, template, targets)
-            return self._inner()(**batch).loss
+            return self.base_model()(**batch).loss

@@ -171,14 +171,9 @@ class ComposedMLLM(Backbone):
     def load_extra_state(self, state):
         self.projector.load_state_dict({k[len("projector."):]: v for k, v in state.items()})
 
-    def _set_lora_host(self, peft_model):
-        self.model = peft_model
-
     def decoder(self):
-        """The LM's transformer stack (under peft too), for split forwards."""
-        from peft import PeftModel
-
-        base = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+        """The LM's transformer stack (under peft too), for split forwards, and the LM."""
+        base = self.base_model()
         return base.model, base
 
     # ------------------------------------------------------------------ inputs
