@@ -43,9 +43,9 @@ def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
     from recbole_tpad.data.features import is_current, read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.pretrainer import (PRETRAINER_VERSION, feature_path, pretrain,
-                                                 pretrain_config, result_settings)
+                                                 pretrain_config, pretrain_keys, result_settings)
 
-    known = pretrain_config(dataset, config_file_list)
+    known = pretrain_keys()
     given = {k: v for k, v in (config_dict or {}).items() if k in known}
     config = pretrain_config(dataset, config_file_list, given)
     data_dir = ensure_dataset(dataset, config["data_path"])
@@ -89,7 +89,8 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     variants = [(label, *resolve_variant(label)) for label in models]
     if any(pretrained_views(overrides) for _, _, overrides in variants):
         ensure_pretrained(dataset, config_dict, config_file_list)
-    recbole_values = {k: v for k, v in (config_dict or {}).items() if not _pretrain_key(k, dataset)}
+    pretrain_only = pretrain_only_keys()
+    recbole_values = {k: v for k, v in (config_dict or {}).items() if k not in pretrain_only}
     results = []
     for k, (label, model, overrides) in enumerate(variants, start=1):
         path = _result_path(out_dir, dataset, label, tag)
@@ -121,12 +122,11 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     return results
 
 
-def _pretrain_key(key, dataset):
+def pretrain_only_keys():
     """Settings only the pretrainer reads (they must not reach RecBole's Config)."""
-    from recbole_tpad.distill.pretrainer import pretrain_config
+    from recbole_tpad.distill.pretrainer import pretrain_keys
 
-    shared = {"seed", "data_path", "checkpoint_dir", "show_progress"}
-    return key in pretrain_config(dataset) and key not in shared
+    return pretrain_keys() - {"seed", "data_path", "checkpoint_dir", "show_progress"}
 
 
 def plot_results(results, path, metrics=("recall@10", "ndcg@10", "mrr@10")):

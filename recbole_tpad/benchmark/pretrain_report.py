@@ -32,10 +32,11 @@ def main(argv=None):
     import torch
 
     from recbole_tpad.config import parse_cli_values
-    from recbole_tpad.distill.pretrainer import Pretrainer, pretrain_config
+    from recbole_tpad.data.locate import ensure_dataset
+    from recbole_tpad.distill.pretrainer import pretrain_config, work_dir_for
 
     config = pretrain_config(args.dataset, config_dict=parse_cli_values(extra))
-    work = Pretrainer(args.dataset, config, backbone=object()).work_dir
+    work = work_dir_for(args.dataset, config, ensure_dataset(args.dataset, config["data_path"]))
     summary_path = work / "summary.json"
     if not summary_path.is_file():
         print(f"error: {work} holds no finished run; run --stage=pretrain first", file=sys.stderr)

@@ -56,6 +56,21 @@ class PretrainConfigError(ValueError):
     """An unknown or invalid pretrain setting; the message lists what exists."""
 
 
+def pretrain_keys():
+    """Every setting the pretrainer knows: the keys of ``properties/pretrain/overall.yaml``."""
+    return set(yaml.safe_load((properties_dir() / "pretrain" / "overall.yaml").read_text()))
+
+
+def work_dir_for(dataset, config, data_dir):
+    """A run's work folder: one per (pretrainer version, result settings, dataset contents)."""
+    from dataset_tools.atomic import dataset_checksum
+
+    key = json.dumps([PRETRAINER_VERSION, result_settings(config),
+                      dataset_checksum(data_dir, dataset)], sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return Path(config["checkpoint_dir"]).resolve() / "pretrain" / f"{dataset}-{digest}"
+
+
 def pretrain_config(dataset, config_file_list=None, config_dict=None):
     """``properties/pretrain/overall.yaml`` < ``<dataset>.yaml`` < files < ``config_dict``.
 
@@ -119,13 +134,7 @@ class Pretrainer:
 
     # ------------------------------------------------------------------ set-up
     def _work_dir(self):
-        from dataset_tools.atomic import dataset_checksum
-
-        key = json.dumps([PRETRAINER_VERSION, result_settings(self.config),
-                          dataset_checksum(self.data_dir, self.dataset)], sort_keys=True,
-                         default=str)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-        folder = Path(self.config["checkpoint_dir"]).resolve() / "pretrain" / f"{self.dataset}-{digest}"
+        folder = work_dir_for(self.dataset, self.config, self.data_dir)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=True))
         return folder
