@@ -40,22 +40,17 @@ def pretrained_views(overrides):
 
 def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
     """Run the pretrainer unless its feature files are current for these pretrain settings."""
-    from recbole_tpad.data.features import is_current, read_metadata
     from recbole_tpad.data.locate import ensure_dataset
-    from recbole_tpad.distill.pretrainer import (PRETRAINER_VERSION, feature_path, pretrain,
-                                                 pretrain_config, pretrain_keys, result_settings)
+    from recbole_tpad.distill.pretrainer import (feature_path, features_current, pretrain,
+                                                 pretrain_config, pretrain_keys)
 
     known = pretrain_keys()
     given = {k: v for k, v in (config_dict or {}).items() if k in known}
     config = pretrain_config(dataset, config_file_list, given)
     data_dir = ensure_dataset(dataset, config["data_path"])
-    path = feature_path(data_dir, dataset, "zU")
-    producer = read_metadata(path)["producer"] if path.is_file() else {}
-    if path.is_file() and is_current(path, dataset, data_dir) and \
-            producer.get("version") == PRETRAINER_VERSION and \
-            result_settings(producer.get("config", {})) == \
-            json.loads(json.dumps(result_settings(config), default=str)):
-        print(f"pretrained features of {dataset} are current ({path})", flush=True)
+    if features_current(dataset, config, data_dir):
+        print(f"pretrained features of {dataset} are current "
+              f"({feature_path(data_dir, dataset, 'zU')})", flush=True)
         return
     print(f"pretraining on {dataset} (properties/pretrain/)", flush=True)
     tic = time.time()

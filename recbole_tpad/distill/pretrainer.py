@@ -71,6 +71,24 @@ def work_dir_for(dataset, config, data_dir):
     return Path(config["checkpoint_dir"]).resolve() / "pretrain" / f"{dataset}-{digest}"
 
 
+def features_current(dataset, config, data_dir):
+    """True when this run's feature files are already written: same pretrainer version, same
+    result settings, same work folder, unchanged dataset. Nothing needs recomputing then."""
+    from recbole_tpad.data.features import is_current, read_metadata
+
+    expected = json.loads(json.dumps(result_settings(config), default=str))
+    work_dir = str(work_dir_for(dataset, config, data_dir))
+    for view in ("zU", "zK", "zT"):
+        path = feature_path(data_dir, dataset, view)
+        if not (path.is_file() and is_current(path, dataset, data_dir)):
+            return False
+        producer = read_metadata(path)["producer"]
+        if producer.get("version") != PRETRAINER_VERSION or producer.get("work_dir") != work_dir \
+                or result_settings(producer.get("config", {})) != expected:
+            return False
+    return True
+
+
 def pretrain_config(dataset, config_file_list=None, config_dict=None):
     """``properties/pretrain/overall.yaml`` < ``<dataset>.yaml`` < files < ``config_dict``.
 
@@ -374,6 +392,10 @@ class Pretrainer:
         from torch.utils.tensorboard import SummaryWriter
 
         c = self.config
+        if features_current(self.dataset, c, self.data_dir):
+            # a finished run: its features and summary.json stay as they are
+            return {view: feature_path(self.data_dir, self.dataset, view)
+                    for view in ("zU", "zK", "zT")}
         started = time.time()
         threads = torch.get_num_threads()
         torch.set_num_threads(c["threads"])
