@@ -1,6 +1,6 @@
 """``python -m dataset_tools <command>``: make, check and describe RecBole atomic datasets.
 
-Commands: validate, sessionize, from-amazon, demo, stats (each has --help).
+Commands: validate, sessionize, cold-split, from-amazon, demo, stats (each has --help).
 A dataset is named by its folder: ``DIR`` holds ``<basename(DIR)>.inter`` and friends.
 """
 
@@ -39,6 +39,17 @@ def cmd_sessionize(args):
     before = counts.pop("before_item_filtering")
     print(f"{out}: {before['sessions_min_length']} sessions of {args.min_length}+ items with "
           f"{before['interactions_min_length']} interactions before item filtering; after: {counts}")
+    return 0
+
+
+def cmd_cold_split(args):
+    from dataset_tools.cold import cold_split
+
+    source, source_name = _dataset(args.source)
+    out = Path(args.out) if args.out else source.parent / f"{source_name}-cold"
+    counts = cold_split(source, source_name, out, out.name, share=args.share, seed=args.seed,
+                        max_prefix=args.max_prefix)
+    print(f"{out}: {counts}")
     return 0
 
 
@@ -95,6 +106,14 @@ def build_parser():
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--max-prefix", type=int, default=50, help="longest prefix written (MAX_ITEM_LIST_LENGTH)")
     p.set_defaults(func=cmd_sessionize)
+
+    p = sub.add_parser("cold-split", help="leave-one-out split with a share of items never in training")
+    p.add_argument("source", help="user-based dataset folder, e.g. dataset/amazon-sports")
+    p.add_argument("--out", help="output folder (default: <source>-cold beside it)")
+    p.add_argument("--share", type=float, default=0.1, help="share of items held out of training")
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--max-prefix", type=int, default=50, help="longest prefix written (MAX_ITEM_LIST_LENGTH)")
+    p.set_defaults(func=cmd_cold_split)
 
     p = sub.add_parser("from-amazon", help="raw Amazon reviews + metadata (2014 or 2018) -> atomic files")
     p.add_argument("--reviews", required=True, help="reviews_<Cat>_5.json.gz or <Cat>_5.json.gz")

@@ -1,6 +1,7 @@
 """Every shim RecBole 1.2.1 needs on today's numpy, torch and hyperopt, in one place.
 
-RecBole 1.2.1 was written for numpy < 1.24, torch < 2.6 and hyperopt < 0.2.7. Each shim below
+RecBole 1.2.1 was written for numpy < 1.24, torch < 2.6 and hyperopt < 0.2.7 (and for one run
+at a time: see :func:`race_free_ensure_dir`). Each shim below
 fixes one breakage found on the pinned stack (see README, "RecBole on today's stack"); each is
 idempotent and covered by ``tests/test_compat.py``. ``recbole_tpad/__init__.py`` calls
 :func:`apply` before anything else of RecBole is imported by the plugin, and Ray workers get
@@ -10,6 +11,7 @@ it by importing the package.
 import contextlib
 import functools
 import importlib
+import os
 import sys
 import types
 import warnings
@@ -83,7 +85,12 @@ def _trusting(function):
 def trust_recbole_checkpoints():
     """Wrap RecBole's checkpoint readers in :func:`trusted_checkpoint_loading`."""
     for module_name, class_name, attribute in _CHECKPOINT_LOADERS:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            # recbole.quick_start imports ray at module level; training and evaluation do not
+            # need it, so a machine without ray still runs (our load_data_and_model wraps itself).
+            continue
         owner = getattr(module, class_name) if class_name else module
         setattr(owner, attribute, _trusting(getattr(owner, attribute)))
         if class_name is None:  # also re-exported by the package ``recbole.quick_start``
@@ -149,6 +156,19 @@ def quiet_recbole_future_warnings():
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole(\.|$)")
 
 
+def _makedirs(dir_path):
+    os.makedirs(dir_path, exist_ok=True)
+
+
+def race_free_ensure_dir():
+    """RecBole's ``ensure_dir`` checks, then creates: two runs starting at once (the comparison's
+    ``--jobs``) race, and the loser dies with FileExistsError on ``./log``. Use exist_ok."""
+    for name in ("recbole.utils.utils", "recbole.utils.logger", "recbole.utils", "recbole.data.utils"):
+        module = importlib.import_module(name)
+        if hasattr(module, "ensure_dir"):
+            module.ensure_dir = _makedirs
+
+
 def apply():
     """Apply every shim once (idempotent)."""
     global _applied
@@ -159,4 +179,5 @@ def apply():
     switch_off_anomaly_detection()
     trust_recbole_checkpoints()
     fix_hyperopt_rng()
+    race_free_ensure_dir()
     _applied = True

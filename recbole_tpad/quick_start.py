@@ -22,6 +22,10 @@ from recbole_tpad.data.locate import ensure_dataset, inferred_settings
 from recbole_tpad.runtime import peak_rss_mb
 
 
+class TimeBudgetReached(Exception):
+    """Raised after a validated epoch once ``max_train_minutes`` have passed (ends ``fit``)."""
+
+
 class DatasetInvalidError(ValueError):
     """The dataset's atomic files failed validation; the message lists every problem."""
 
@@ -110,6 +114,17 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     return config, (train_data, valid_data, test_data), trainer
 
 
+def machine_description(device):
+    """``"x86_64, 16 cores, NVIDIA H100 80GB HBM3"``: where a result was measured."""
+    import os
+    import platform
+
+    text = f"{platform.machine()}, {os.cpu_count()} cores"
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(torch.device(device))}"
+    return text
+
+
 def latest_checkpoint_path(best_file):
     """``saved/X.pth`` (RecBole's best model) -> ``saved/X-latest.pth`` (the last validated epoch)."""
     best_file = Path(best_file)
@@ -151,12 +166,19 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         # RecBole would now write its best model over the file it resumed from.
         trainer.saved_model_file = best_checkpoint_path(resume_file)
     latest = latest_checkpoint_path(trainer.saved_model_file)
+    budget = config["max_train_minutes"]
+    valid_curve = []
+    train_started = time.time()
 
     def after_validation(epoch_idx, valid_score):
+        valid_curve.append({"epoch": epoch_idx, "valid_score": float(valid_score),
+                            "seconds": time.time() - train_started})
         if saved:  # the state after every validated epoch, so an interrupted run loses nothing
             trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=latest)
         if callback_fn:
             callback_fn(epoch_idx, valid_score)
+        if budget and time.time() - train_started > 60 * budget:
+            raise TimeBudgetReached(epoch_idx)
 
     epoch_times = []
     train_epoch = trainer._train_epoch
@@ -168,13 +190,23 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         return result
 
     trainer._train_epoch = timed_train_epoch
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-        callback_fn=after_validation)
+    try:
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+            callback_fn=after_validation)
+        stopped_by = "epoch cap" if len(epoch_times) >= config["epochs"] else "early stopping"
+    except TimeBudgetReached as reached:
+        # the best model so far is saved (RecBole saves before the callback): test that one
+        logger.info(f"max_train_minutes={budget} reached after epoch {reached.args[0]}")
+        best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
+        stopped_by = "time budget"
     tic = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
     test_seconds = time.perf_counter() - tic
+    from recbole_tpad.evaluation import evaluate_by_target
+
+    by_target = evaluate_by_target(trainer, train_data, test_data, config)
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
@@ -185,7 +217,11 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
+        "test_result_by_target": by_target,
         "epochs_run": len(epoch_times),
+        "stopped_by": stopped_by,
+        "valid_curve": valid_curve,
+        "max_epochs": config["epochs"],
         "epoch_times": epoch_times,
         "mean_epoch_seconds": sum(epoch_times) / len(epoch_times) if epoch_times else None,
         "test_seconds": test_seconds,
@@ -193,6 +229,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "total_seconds": time.time() - started,
         "process_peak_rss_mb": peak_rss_mb(),  # the whole process so far, not this run alone
         "device": str(config["device"]),
+        "machine": machine_description(config["device"]),
         "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,
@@ -210,7 +247,10 @@ def load_data_and_model(model_file):
     """RecBole's ``load_data_and_model`` for checkpoints of any model, TPAD included."""
     from recbole.quick_start import load_data_and_model as recbole_load
 
-    return recbole_load(model_file)
+    from recbole_tpad.compat import trusted_checkpoint_loading
+
+    with trusted_checkpoint_loading():
+        return recbole_load(model_file)
 
 
 def format_results(results, metrics=None):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from recbole_tpad.benchmark.compare import main
 
 
@@ -11,13 +13,36 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
         f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
     assert main(argv) == 0
     table = (out / "demo.md").read_text()
-    assert "| TPAD |" in table and "| GRU4Rec |" in table and "Command:" in table
+    assert "| TPAD | 1 |" in table and "| GRU4Rec | 1 |" in table and "Command:" in table
     assert (out / "demo.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "demo-curves.png").read_bytes()[:4] == b"\x89PNG"
     stored = json.loads((out / "runs" / "demo" / "TPAD.json").read_text())
-    assert stored["epochs_run"] == 1 and stored["run_key"]
+    assert stored["epochs_run"] == 1 and stored["run_key"] and stored["peak_rss_mb"] > 0
+    assert stored["stopped_by"] == "epoch cap" and len(stored["valid_curve"]) == 1
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("done earlier") == 2
+
+
+def test_seeds_give_mean_and_std_and_a_failing_unit_does_not_stop_the_others(run_config, tmp_path,
+                                                                             capsys):
+    import csv
+
+    out = tmp_path / "results"
+    argv = ["--dataset=demo", "--models=GRU4Rec,NoSuchModel", "--seeds=1,2", "--jobs=2",
+            "--threads=1", f"--out={out}"] + [f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
+    assert main(argv) == 1  # NoSuchModel failed
+    printed = capsys.readouterr().out
+    assert printed.count("NoSuchModel-s1 on demo: FAILED") == 1 and "GRU4Rec-s2 on demo: finished" in printed
+    seeds = [json.loads((out / "runs" / "demo" / f"GRU4Rec-s{s}.json").read_text()) for s in (1, 2)]
+    assert [r["seed"] for r in seeds] == [1, 2]
+    assert seeds[0]["test_result"] != seeds[1]["test_result"]  # the seed reached the run
+    table = (out / "demo.md").read_text()
+    assert "| GRU4Rec | 2 |" in table and " ± " in table and "NoSuchModel-s1" in table
+    rows = list(csv.DictReader(open(out / "demo.csv")))
+    mean = sum(r["test_result"]["ndcg@10"] for r in seeds) / 2
+    assert rows[0]["model"] == "GRU4Rec" and float(rows[0]["ndcg@10"]) == pytest.approx(mean)
+    assert len(list(csv.DictReader(open(out / "demo-runs.csv")))) == 2
 
 
 def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
@@ -39,7 +64,9 @@ def test_variants_name_a_model_and_its_settings():
     assert resolve_variant("TPAD-zU") == ("TPAD", {"feature_source": "tpad-zU"})
     assert resolve_variant("TPAD-ID") == ("TPAD", {"use_features": False})
     assert resolve_variant("SASRec") == ("SASRec", {})
-    assert pretrained_views({"feature_source": "tpad-zK"}) == "zK"
+    assert pretrained_views({"feature_source": "tpad-zK"}) == ({"feature_prefix": "tpad"}, "zK")
+    assert pretrained_views({"feature_source": "tpad-noHMIE-zU", "pretrain": {"use_hmie": False}}) == (
+        {"use_hmie": False, "feature_prefix": "tpad-noHMIE"}, "zU")
     assert pretrained_views({"feature_source": "text-minilm"}) is None
     # pretrain-only settings never reach RecBole's Config; shared ones reach both
     pretrain_only = pretrain_only_keys()
@@ -52,4 +79,4 @@ def test_a_variant_runs_under_its_label(run_config, tmp_path, capsys):
          [f"--{k}={v}" for k, v in run_config.items()])
     stored = json.loads((tmp_path / "runs" / "demo" / "TPAD-ID.json").read_text())
     assert stored["model"] == "TPAD-ID" and stored["settings"]["use_features"] is False
-    assert "| TPAD-ID |" in (tmp_path / "demo.md").read_text()
+    assert "| TPAD-ID | 1 |" in (tmp_path / "demo.md").read_text()

@@ -98,3 +98,21 @@ def test_only_recbole_future_warnings_are_hidden():
         warnings.warn_explicit("ours", FutureWarning, "x.py", 1, module="recbole_tpad.x")
         warnings.warn_explicit("theirs", DeprecationWarning, "y.py", 1, module="recbole.y")
     assert [str(w.message) for w in caught] == ["ours", "theirs"]
+
+
+def test_ensure_dir_tolerates_a_folder_made_in_between(tmp_path, monkeypatch):
+    # RecBole checks, then creates: a second run starting at once makes the folder in between.
+    # Replay that interleaving: the check says "missing", the folder is already there.
+    import os
+
+    import recbole.utils.logger
+    import recbole.utils.utils
+
+    target = tmp_path / "log"
+    target.mkdir()
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    for module in (recbole.utils.utils, recbole.utils.logger):
+        module.ensure_dir(str(target))  # RecBole's own raised FileExistsError here
+    monkeypatch.undo()
+    recbole.utils.logger.ensure_dir(str(tmp_path / "new" / "deeper"))
+    assert (tmp_path / "new" / "deeper").is_dir()

@@ -137,7 +137,7 @@ def test_ablation_switches(tiny_llm, image_root, tmp_path):
         paths = pretrain("demo", config_dict=settings(image_root, tmp_path / switch, **{switch: False}),
                          backbone=backbone(tiny_llm))
         assert read_metadata(paths["zU"])["producer"]["config"][switch] is False
-    work = next((tmp_path / "use_hmie" / "pretrain").iterdir())
+    work = next((tmp_path / "use_hmie" / "pretrain").glob("demo-*"))
     import torch
 
     rows = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
@@ -198,3 +198,22 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path):
     assert abs(first - np.log(16)) < 0.2  # chance at the start (16 sessions per batch)
     assert last < first - 0.2, (first, last)  # measured: 2.84 -> 2.56
     assert all(abs(r["hmie_item"]) < 5 for r in rows)  # unit-vector CLUB stays bounded
+
+
+def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny_llm, image_root,
+                                                                            tmp_path):
+    full = pretrain("demo", config_dict=settings(image_root, tmp_path), backbone=backbone(tiny_llm))
+    full_bytes = np.load(full["zU"]).tobytes()
+    chunks = sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt"))
+    assert chunks
+    stamps = [c.stat().st_mtime_ns for c in chunks]
+    ablation = pretrain("demo", config_dict=settings(image_root, tmp_path, use_hmie=False,
+                                                     feature_prefix="tpad-noHMIE"),
+                        backbone=backbone(tiny_llm))
+    assert ablation["zU"].name == "demo.tpad-noHMIE-zU.npy"
+    assert np.load(full["zU"]).tobytes() == full_bytes  # the full method's files are untouched
+    assert not np.array_equal(np.load(ablation["zU"]), np.load(full["zU"]))
+    # stage 1 and the frozen layers do not depend on stage-2 switches: one set of states serves both
+    assert sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt")) == chunks
+    assert [c.stat().st_mtime_ns for c in chunks] == stamps
+    assert np.array_equal(np.load(ablation["zK"]), np.load(full["zK"]))

@@ -150,3 +150,11 @@ def test_interrupted_run_resumes_after_its_last_epoch(run_config):
     assert resumed["saved_model_file"] == first["saved_model_file"]  # best model stays apart
     assert torch.load(resumed["latest_checkpoint"], weights_only=False)["epoch"] == 2
     assert finite_metrics(resumed)
+
+
+def test_a_time_budget_ends_training_and_tests_the_best_model(run_config):
+    from recbole_tpad.quick_start import run
+
+    result = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=50, max_train_minutes=1e-4))
+    assert result["stopped_by"] == "time budget" and result["epochs_run"] == 1
+    assert result["test_result"]["ndcg@10"] > 0 and result["valid_curve"][0]["epoch"] == 0

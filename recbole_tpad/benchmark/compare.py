@@ -1,14 +1,22 @@
-"""Run a list of models on one dataset through :func:`recbole_tpad.quick_start.run`, one
-result file per model, and write a markdown table of their test metrics.
+"""The comparison: models and TPAD's ablations on one dataset, under one protocol.
 
-Resumable: a model whose result file exists for the same settings is not run again.
+    python -m recbole_tpad.benchmark.compare --dataset=amazon-sports \
+        --models=TPAD-zU,TPAD-text,SASRec,GRU4Rec --seeds=2020,2021 --jobs=2 --threads=1
+
+Every (model, seed) is a *unit*: one :func:`recbole_tpad.quick_start.run` in its own process
+(so its peak memory is its own, and a crash ends only that unit), with its own checkpoint
+folder (an interrupted unit resumes from its last validated epoch) and its own result file
+``<out>/runs/<dataset>/<label>-s<seed>.json``. A unit whose result file holds the same key
+(settings, properties files, feature checksums) is never run again. Variants that read
+pretrained features run the pretrainer first, unless its files are current.
+:mod:`recbole_tpad.benchmark.report` turns the result files into ``<out>/<dataset>.md``,
+a CSV and PNG charts.
 """
 
 import argparse
 import hashlib
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -23,7 +31,8 @@ def _result_path(out_dir, dataset, model, tag):
 
 def resolve_variant(label):
     """``TPAD-zU`` -> ``("TPAD", {"feature_source": "tpad-zU"})`` from ``properties/variants.yaml``;
-    a label not listed there is a plain model name with no overrides."""
+    a label not listed there is a plain model name with no overrides. A variant's ``pretrain``
+    settings stay in the overrides under that key (see :func:`pretrained_views`)."""
     import yaml
 
     variants = yaml.safe_load((properties_dir() / "variants.yaml").read_text()) or {}
@@ -34,12 +43,17 @@ def resolve_variant(label):
 
 
 def pretrained_views(overrides):
+    """``(pretrain settings, view)`` of a variant reading pretrained features, else ``None``:
+    ``feature_source: tpad-noHMIE-zU`` -> ``({"feature_prefix": "tpad-noHMIE", ...}, "zU")``."""
     source = str(overrides.get("feature_source", ""))
-    return source[len("tpad-"):] if source.startswith("tpad-") else None
+    if not source.startswith("tpad-"):
+        return None
+    prefix, _, view = source.rpartition("-")
+    return {**overrides.get("pretrain", {}), "feature_prefix": prefix}, view
 
 
-def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
-    """Run the pretrainer unless its feature files are current for these pretrain settings."""
+def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
+    """Run the pretrainer unless the feature files (``views``) are current for these settings."""
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.pretrainer import (feature_path, features_current, pretrain,
                                                  pretrain_config, pretrain_keys)
@@ -48,11 +62,12 @@ def ensure_pretrained(dataset, config_dict=None, config_file_list=None):
     given = {k: v for k, v in (config_dict or {}).items() if k in known}
     config = pretrain_config(dataset, config_file_list, given)
     data_dir = ensure_dataset(dataset, config["data_path"])
-    if features_current(dataset, config, data_dir):
+    if features_current(dataset, config, data_dir, views):
         print(f"pretrained features of {dataset} are current "
-              f"({feature_path(data_dir, dataset, 'zU')})", flush=True)
+              f"({feature_path(data_dir, dataset, 'zU', config['feature_prefix'])})", flush=True)
         return
-    print(f"pretraining on {dataset} (properties/pretrain/)", flush=True)
+    print(f"pretraining on {dataset} ({config['feature_prefix']}: properties/pretrain/ + {given})",
+          flush=True)
     tic = time.time()
     pretrain(dataset, config_file_list, given)
     print(f"pretraining finished in {time.time() - tic:.0f}s", flush=True)
@@ -75,47 +90,170 @@ def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()
     return digest.hexdigest()
 
 
-def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None):
-    """Run each model (skipping finished ones); returns the list of results."""
+def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="results", tag="",
+               config_file_list=None):
+    """One unit per (model or variant, seed): what it runs, where its result goes, its key.
+    Pretrains first where a variant reads pretrained features (skipped when current)."""
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.pretrainer import feature_path
-    from recbole_tpad.quick_start import run
 
     variants = [(label, *resolve_variant(label)) for label in models]
-    if any(pretrained_views(overrides) for _, _, overrides in variants):
-        ensure_pretrained(dataset, config_dict, config_file_list)
+    needed = {}  # pretrain settings -> the views variants read
+    for _, _, overrides in variants:
+        views = pretrained_views(overrides)
+        if views:
+            needed.setdefault(json.dumps(views[0], sort_keys=True), set()).add(views[1])
+    problems = {}
+    for settings, views in needed.items():
+        try:
+            ensure_pretrained(dataset, {**(config_dict or {}), **json.loads(settings)},
+                              config_file_list, tuple(sorted(views)))
+        except Exception as error:  # noqa: BLE001 - that variant's units fail, the others run
+            problems[settings] = f"pretraining failed: {type(error).__name__}: {error}"
+            print(f"{dataset}: {problems[settings]}", flush=True)
     pretrain_only = pretrain_only_keys()
     recbole_values = {k: v for k, v in (config_dict or {}).items() if k not in pretrain_only}
-    results = []
-    for k, (label, model, overrides) in enumerate(variants, start=1):
-        path = _result_path(out_dir, dataset, label, tag)
-        settings = {**recbole_values, **overrides}
-        view = pretrained_views(overrides)
-        files = ()
-        if view:
-            data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
-            files = (feature_path(data_dir, dataset, view),)
-        key = run_key(model, dataset, settings, config_file_list, files)
-        model_name = model
-        if path.is_file():
-            stored = json.loads(path.read_text())
-            if stored.get("run_key") == key:
-                print(f"[{k}/{len(models)}] {label} on {dataset}: done earlier ({path})", flush=True)
-                results.append(stored)
+    units = []
+    for label, model, overrides in variants:
+        for seed in seeds:
+            settings = {k: v for k, v in {**recbole_values, **overrides}.items() if k != "pretrain"}
+            if seed is not None:
+                settings["seed"] = seed
+            name = f"{label}{'-' + tag if tag else ''}{f'-s{seed}' if seed is not None else ''}"
+            views = pretrained_views(overrides)
+            files = ()
+            problem = views and problems.get(json.dumps(views[0], sort_keys=True))
+            if problem:
+                units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
+                              "name": name, "error": problem, "result": "", "run_key": ""})
                 continue
-        print(f"[{k}/{len(models)}] {label} on {dataset}: running", flush=True)
-        tic = time.time()
-        result = run(model_name, dataset, config_file_list, dict(settings))
-        result["model"] = label
-        result["settings"] = settings
-        result["run_key"] = key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1, default=str))
-        print(f"[{k}/{len(models)}] {label} on {dataset}: finished in {time.time() - tic:.0f}s, "
-              f"test ndcg@10 {result['test_result'].get('ndcg@10')}", flush=True)
-        results.append(result)
-    return results
+            if views:
+                data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
+                files = (feature_path(data_dir, dataset, views[1], views[0]["feature_prefix"]),)
+            key = run_key(model, dataset, settings, config_file_list, files)
+            units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
+                          "settings": settings, "run_key": key, "name": name,
+                          "config_file_list": list(config_file_list or []),
+                          "result": str(_result_path(out_dir, dataset, name, "")),
+                          # RecBole's checkpoints of this unit, so an interrupted unit resumes
+                          "checkpoint_dir": str(Path(settings.get("checkpoint_dir", "saved")).resolve()
+                                                / "compare" / dataset / f"{name}-{key[:10]}")})
+    return units
 
+
+def finished_result(unit):
+    """The unit's stored result if it was run with the same key, else ``None``."""
+    path = Path(unit["result"])
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("run_key") == unit["run_key"]:
+            return stored
+    return None
+
+
+def run_unit(spec_file):
+    """Child process: run one unit (resuming from its last validated epoch if it has one) and
+    write its result file atomically. Its peak memory is its own (one run per process)."""
+    import torch
+
+    import recbole_tpad  # noqa: F401
+    from recbole_tpad.quick_start import run
+
+    unit = json.loads(Path(spec_file).read_text())
+    if unit.get("threads"):
+        torch.set_num_threads(int(unit["threads"]))
+    settings = dict(unit["settings"], checkpoint_dir=unit["checkpoint_dir"])
+    latest = sorted(Path(unit["checkpoint_dir"]).glob("*-latest.pth"), key=os.path.getmtime)
+    resume = str(latest[-1]) if latest else None
+    if resume:
+        print(f"resuming from {resume}", flush=True)
+
+    def report(epoch_idx, valid_score):
+        print(f"PROGRESS epoch {epoch_idx + 1} valid {valid_score:.4f}", flush=True)
+
+    result = run(unit["model"], unit["dataset"], unit["config_file_list"] or None, settings,
+                 callback_fn=report, resume_file=resume)
+    result.update(model=unit["label"], base_model=unit["model"], settings=unit["settings"],
+                  run_key=unit["run_key"], resumed_from=resume,
+                  peak_rss_mb=result.pop("process_peak_rss_mb"))
+    path = Path(unit["result"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(result, indent=1, default=str))
+    tmp.replace(path)
+    return 0
+
+
+def _last_progress(log_file):
+    try:
+        lines = [line for line in Path(log_file).read_text(errors="replace").splitlines()
+                 if line.startswith("PROGRESS ")]
+    except FileNotFoundError:
+        return "starting"
+    return lines[-1][len("PROGRESS "):] if lines else "loading data"
+
+
+def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None,
+            seeds=(None,), jobs=1, threads=None, heartbeat=60):
+    """Run every unit not finished yet, ``jobs`` at a time, each in its own process (a crash
+    is reported and the others go on); returns ``(results, failed units)``."""
+    import subprocess
+
+    units = plan_units(models, dataset, config_dict, seeds, out_dir, tag, config_file_list)
+    results, pending, failed = {}, [], []
+    for k, unit in enumerate(units, start=1):
+        unit["index"] = f"[{k}/{len(units)}] {unit['name']} on {dataset}"
+        stored = None if unit.get("error") else finished_result(unit)
+        if unit.get("error"):
+            print(f"{unit['index']}: FAILED: {unit['error']}", flush=True)
+            failed.append(unit)
+        elif stored:
+            print(f"{unit['index']}: done earlier ({unit['result']})", flush=True)
+            results[unit["name"]] = stored
+        else:
+            pending.append(unit)
+    running = []
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    last_beat = time.time()
+    while pending or running:
+        while pending and len(running) < max(1, jobs):
+            unit = pending.pop(0)
+            Path(unit["checkpoint_dir"]).mkdir(parents=True, exist_ok=True)
+            spec = Path(unit["checkpoint_dir"]) / "unit.json"
+            spec.write_text(json.dumps(dict(unit, threads=threads), indent=1, default=str))
+            log = Path(unit["checkpoint_dir"]) / "unit.log"
+            with open(log, "ab") as handle:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "recbole_tpad.benchmark.compare", f"--unit={spec}"],
+                    stdout=handle, stderr=subprocess.STDOUT, env=env)
+            running.append((unit, process, log, time.time()))
+            print(f"{unit['index']}: running (log {log})", flush=True)
+        time.sleep(0.5)
+        for entry in list(running):
+            unit, process, log, started = entry
+            if process.poll() is None:
+                continue
+            running.remove(entry)
+            stored = finished_result(unit)
+            if process.returncode == 0 and stored:
+                results[unit["name"]] = stored
+                print(f"{unit['index']}: finished in {time.time() - started:.0f}s, "
+                      f"{stored['epochs_run']} epochs ({stored.get('stopped_by')}), test ndcg@10 "
+                      f"{stored['test_result'].get('ndcg@10')}", flush=True)
+            else:
+                failed.append(unit)
+                tail = Path(log).read_text(errors="replace").strip().splitlines()[-1:]
+                print(f"{unit['index']}: FAILED (exit {process.returncode}): "
+                      f"{tail[0] if tail else ''} (log {log})", flush=True)
+        if running and time.time() - last_beat > heartbeat:
+            last_beat = time.time()
+            for unit, _, log, started in running:
+                print(f"{unit['index']}: {_last_progress(log)}, {time.time() - started:.0f}s",
+                      flush=True)
+    ordered = [results[u["name"]] for u in units if u["name"] in results]
+    return ordered, failed
 
 def pretrain_only_keys():
     """Settings only the pretrainer reads (they must not reach RecBole's Config)."""
@@ -124,57 +262,38 @@ def pretrain_only_keys():
     return pretrain_keys() - {"seed", "data_path", "checkpoint_dir", "show_progress"}
 
 
-def plot_results(results, path, metrics=("recall@10", "ndcg@10", "mrr@10")):
-    """A grouped bar chart of test metrics per model, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = [r["model"] for r in results]
-    width = 0.8 / len(metrics)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 3.6))
-    for k, metric in enumerate(metrics):
-        values = [r["test_result"].get(metric, 0) for r in results]
-        bars = ax.bar([i + k * width for i in range(len(models))], values, width, label=metric)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
-    ax.set_xticks([i + width * (len(metrics) - 1) / 2 for i in range(len(models))], models)
-    ax.set_ylabel("test score")
-    ax.set_title(f"{results[0]['dataset']}: test metrics (full ranking)")
-    ax.legend(frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--models", default="TPAD,SASRec,GRU4Rec,SRGNN")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="dataset name (a folder under data_path, shared, or demo)")
+    parser.add_argument("--models", default="TPAD,SASRec,GRU4Rec,SRGNN",
+                        help="models and variants (properties/variants.yaml), comma-separated")
+    parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the config's seed)")
+    parser.add_argument("--jobs", type=int, default=1, help="units run at once, each in its own process")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per unit")
     parser.add_argument("--out", default="results")
-    parser.add_argument("--tag", default="", help="suffix of the result files (one per setting)")
+    parser.add_argument("--tag", default="", help="suffix of the report and result files")
     parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
+    parser.add_argument("--unit", help=argparse.SUPPRESS)  # a child process runs one unit
     args, extra = parser.parse_known_args(argv)
+    if args.unit:
+        return run_unit(args.unit)
+    if not args.dataset:
+        parser.error("--dataset is required")
 
     import recbole_tpad  # noqa: F401
+    from recbole_tpad.benchmark.report import write_report
     from recbole_tpad.config import parse_cli_values
-    from recbole_tpad.quick_start import format_results
 
-    results = compare(args.models.split(","), args.dataset, parse_cli_values(extra), args.out, args.tag)
-    table = format_results(results)
-    print(table)
-    out = Path(args.out) / f"{args.dataset}{'-' + args.tag if args.tag else ''}.md"
-    plot = plot_results(results, out.with_suffix(".png"))
-    command = shlex.join(argv if argv is not None else sys.argv[1:])
-    threads = sorted({str(r.get("torch_threads", "not recorded")) for r in results})
-    out.write_text(f"# {args.dataset}\n\nCommand: `python -m recbole_tpad.benchmark.compare {command}`\n\n"
-                   f"{table}\n\nEpochs are capped by `epochs` / early stopping (patience "
-                   f"`stopping_step`) on valid NDCG@10. Machine: {platform.machine()}, "
-                   f"{os.cpu_count()} cores; torch threads per run: {', '.join(threads)}. {args.note}\n\n"
-                   f"![chart]({plot.name})\n")
-    return 0
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [None]
+    results, failed = compare(args.models.split(","), args.dataset, parse_cli_values(extra),
+                              args.out, args.tag, seeds=seeds, jobs=args.jobs, threads=args.threads)
+    if results:
+        command = "python -m recbole_tpad.benchmark.compare " + shlex.join(
+            argv if argv is not None else sys.argv[1:])
+        report = write_report(results, args.dataset, args.out, args.tag, command, args.note,
+                              missing=[u["name"] for u in failed])
+        print(report.read_text())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

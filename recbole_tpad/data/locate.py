@@ -18,9 +18,14 @@ from recbole_tpad.paths import shared_data_dirs
 logger = logging.getLogger(__name__)
 
 GENERATED = ("demo",)
-#: ``X-session`` is derived from dataset ``X`` by ``dataset_tools sessionize``.
+#: Datasets derived from a dataset X by name: ``X<suffix>`` is built from X by the builder,
+#: whose options are recorded in ``NAME<meta suffix>`` and reused on a rebuild.
+DERIVED = {
+    "-session": (".sessions.json", "dataset_tools.sessions:sessionize",
+                 ("gap", "min_length", "max_length", "min_item_count", "seed", "max_prefix", "ratios")),
+    "-cold": (".cold.json", "dataset_tools.cold:cold_split", ("share", "seed", "max_prefix")),
+}
 SESSION_SUFFIX = "-session"
-_SESSIONIZE_OPTIONS = ("gap", "min_length", "max_length", "min_item_count", "seed", "max_prefix")
 
 
 class UnknownDatasetError(FileNotFoundError):
@@ -65,51 +70,53 @@ def link_dataset(source, target, name):
     logger.info("linked the atomic files of %s from %s into %s", name, source.resolve(), target)
 
 
-def _session_source(name, data_path):
-    """The folder of X for ``X-session`` if X exists or can be had, else ``None``."""
-    if not name.endswith(SESSION_SUFFIX):
-        return None
-    source = name[: -len(SESSION_SUFFIX)]
-    try:
-        return ensure_dataset(source, data_path)
-    except UnknownDatasetError:
-        return None
+def _derived_source(name, data_path):
+    """``(suffix, folder of X)`` for a derived ``X<suffix>`` whose X exists or can be had."""
+    for suffix in DERIVED:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            try:
+                return suffix, ensure_dataset(name[: -len(suffix)], data_path)
+            except UnknownDatasetError:
+                return None
+    return None
 
 
-def ensure_session_dataset(name, data_path, source_dir):
-    """(Re)build ``X-session`` from X when it is missing or X changed since it was made.
+def ensure_derived_dataset(name, data_path, suffix, source_dir):
+    """(Re)build ``X-session`` / ``X-cold`` from X when it is missing or X changed since.
 
-    A rebuild reuses the options recorded in ``NAME.sessions.json``, so a dataset
-    sessionized by hand with other options keeps them.
+    A rebuild reuses the options recorded in its metadata file, so a dataset built by hand
+    (``python -m dataset_tools sessionize|cold-split``) with other options keeps them.
     """
+    import importlib
+
+    meta_suffix, builder, option_names = DERIVED[suffix]
     target = Path(data_path) / name
     source = source_dir.name
-    meta_file = target / f"{name}.sessions.json"
+    meta_file = target / f"{name}{meta_suffix}"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
     if is_ready(target, name) and (meta is None or meta.get("source") != source):
         return target  # made another way: not ours to rebuild
     current = dataset_checksum(source_dir, source)
     if is_ready(target, name) and meta.get("source_checksum") == current:
         return target
-    from dataset_tools.sessions import sessionize
-
-    options = {k: meta[k] for k in _SESSIONIZE_OPTIONS if meta and k in meta}
+    options = {k: meta[k] for k in option_names if meta and k in meta}
     if options.get("gap") == "calendar day":
         options["gap"] = None
-    if meta and "ratios" in meta:
-        options["ratios"] = tuple(meta["ratios"])
+    if "ratios" in options:
+        options["ratios"] = tuple(options["ratios"])
     logger.info("%s %s from %s (%s)", "rebuilding" if meta else "building", name, source,
                 options or "default options")
-    sessionize(source_dir, source, target, name, **options)
+    module, function = builder.split(":")
+    getattr(importlib.import_module(module), function)(source_dir, source, target, name, **options)
     return target
 
 
 def ensure_dataset(name, data_path):
     """Make ``<data_path>/<name>/`` ready and return that folder."""
     target = Path(data_path) / name
-    source_dir = _session_source(name, data_path)
-    if source_dir is not None:
-        return ensure_session_dataset(name, data_path, source_dir)
+    derived = _derived_source(name, data_path)
+    if derived is not None:
+        return ensure_derived_dataset(name, data_path, *derived)
     if is_ready(target, name):
         return target
     for shared in shared_data_dirs():

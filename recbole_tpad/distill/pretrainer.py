@@ -44,7 +44,8 @@ PASSTHROUGH = {"model", "dataset", "state"}
 
 
 #: Settings that change how a run is done, not what it computes (not in the work folder's key).
-BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "checkpoint_dir")
+BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "checkpoint_dir",
+               "feature_prefix")
 
 
 def result_settings(config):
@@ -71,19 +72,20 @@ def work_dir_for(dataset, config, data_dir):
     return Path(config["checkpoint_dir"]).resolve() / "pretrain" / f"{dataset}-{digest}"
 
 
-def features_current(dataset, config, data_dir):
-    """True when this run's feature files are already written: same pretrainer version, same
-    result settings, same work folder, unchanged dataset. Nothing needs recomputing then."""
+def features_current(dataset, config, data_dir, views=("zU", "zK", "zT")):
+    """True when this run's feature files (``views`` of them) are already written: same
+    pretrainer version, same result settings, same work folder, unchanged dataset."""
     from recbole_tpad.data.features import is_current, read_metadata
 
     expected = json.loads(json.dumps(result_settings(config), default=str))
-    work_dir = str(work_dir_for(dataset, config, data_dir))
-    for view in ("zU", "zK", "zT"):
-        path = feature_path(data_dir, dataset, view)
+    # the folder's name is its key; where the project lives (another clone, another machine) is not
+    work_dir = work_dir_for(dataset, config, data_dir).name
+    for view in views:
+        path = feature_path(data_dir, dataset, view, config.get("feature_prefix", "tpad"))
         if not (path.is_file() and is_current(path, dataset, data_dir)):
             return False
         producer = read_metadata(path)["producer"]
-        if producer.get("version") != PRETRAINER_VERSION or producer.get("work_dir") != work_dir \
+        if producer.get("version") != PRETRAINER_VERSION or Path(producer.get("work_dir", "")).name != work_dir \
                 or result_settings(producer.get("config", {})) != expected:
             return False
     return True
@@ -112,9 +114,19 @@ def pretrain_config(dataset, config_file_list=None, config_dict=None):
     return config
 
 
-def feature_path(data_dir, dataset, view="zU"):
-    """``<data>/<dataset>/<dataset>.tpad-<view>.npy``: what ``--feature_source=tpad-<view>`` reads."""
-    return Path(data_dir) / f"{dataset}.tpad-{view}.npy"
+def feature_path(data_dir, dataset, view="zU", prefix="tpad"):
+    """``<data>/<dataset>/<dataset>.<prefix>-<view>.npy``: what ``--feature_source=<prefix>-<view>``
+    reads (``tpad-zU``; an ablation writes under its own prefix, e.g. ``tpad-noHMIE-zU``)."""
+    return Path(data_dir) / f"{dataset}.{prefix}-{view}.npy"
+
+
+def items_checksum(items):
+    """SHA-256 of the items in order: ids, texts and image bytes."""
+    digest = hashlib.sha256()
+    for item in items:
+        image = hashlib.sha256(Path(item.image).read_bytes()).hexdigest() if item.image else "-"
+        digest.update(json.dumps([item.item_id, item.text, image]).encode())
+    return digest.hexdigest()
 
 
 def masked_span(item, rng, ratio):
@@ -271,11 +283,21 @@ class Pretrainer:
         return {"gen": loss.item()}
 
     # ------------------------------------------------------------------ lower layers
+    def lower_states_dir(self):
+        """Where the frozen layers' states live: one folder per (backbone weights incl. the
+        fixed projector, encode prompt, depth, item contents), shared by every run that agrees
+        on those (ablations, and datasets derived from one another, such as ``X-session``):
+        they depend on nothing a run trains after stage 1."""
+        key = json.dumps([PRETRAINER_VERSION, self.backbone.fingerprint(), self.config["encode_prompt"],
+                          self.upto, items_checksum(self.items)], sort_keys=True, default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return Path(self.config["checkpoint_dir"]).resolve() / "pretrain" / "lower-states" / digest
+
     def lower_states(self, chunk=1024):
         """Frozen layers ``0:upto`` of every item's encode prompt, in resumable chunks (fp16)."""
         c = self.config
-        folder = self.work_dir / "lower_states"
-        folder.mkdir(exist_ok=True)
+        folder = self.lower_states_dir()
+        folder.mkdir(parents=True, exist_ok=True)
         states = []
         chunks = range(0, len(self.items), chunk)
         bar = tqdm(total=len(self.items), desc="lower layers (once)", unit="item",
@@ -394,7 +416,7 @@ class Pretrainer:
         c = self.config
         if features_current(self.dataset, c, self.data_dir):
             # a finished run: its features and summary.json stay as they are
-            return {view: feature_path(self.data_dir, self.dataset, view)
+            return {view: feature_path(self.data_dir, self.dataset, view, c["feature_prefix"])
                     for view in ("zU", "zK", "zT")}
         started = time.time()
         threads = torch.get_num_threads()
@@ -473,7 +495,7 @@ class Pretrainer:
         paths = {}
         ids = [item.item_id for item in self.items]
         for view, tensor in views.items():
-            paths[view] = write_feature_file(feature_path(self.data_dir, self.dataset, view),
+            paths[view] = write_feature_file(feature_path(self.data_dir, self.dataset, view, c["feature_prefix"]),
                                              tensor.float().numpy(), ids, self.dataset, self.data_dir,
                                              {**producer, "view": view})
         return paths

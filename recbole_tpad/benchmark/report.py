@@ -1,0 +1,264 @@
+"""The comparison's report: result files -> ``<dataset>.md``, two CSVs and two PNG charts.
+
+* ``<dataset>.md``: every test metric at 5/10/20 (mean ± std over seeds where more than one
+  ran), epoch time, epochs and why training stopped, total time, peak memory and the machine;
+  TPAD against the best baseline; warm and cold test cases separately where the test split
+  has targets never seen in training; cost ratios against SASRec and the pretraining time;
+* ``<dataset>.csv`` (one row per model: means and stds) and ``<dataset>-runs.csv`` (one row
+  per run);
+* ``<dataset>.png`` (test NDCG@10 and Recall@20 with std bars) and ``<dataset>-curves.png``
+  (validation score per epoch of every run: the evidence that training converged).
+"""
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+def is_id_only(result):
+    """Items are ID vectors only: nothing is trained for an item never seen in training."""
+    settings = result.get("settings", {})
+    return result.get("base_model", result["model"]) != "TPAD" or settings.get("use_features") is False
+
+
+
+
+def is_tpad(result):
+    return result.get("base_model", result["model"]) == "TPAD"
+
+
+def group_by_model(results):
+    groups = {}
+    for result in results:
+        groups.setdefault(result["model"], []).append(result)
+    return groups
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def cell(values, digits=4):
+    mean, std = mean_std(values)
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def summarize(runs, metrics):
+    """One model's runs -> a flat dict of means and stds (the CSV row)."""
+    row = {"model": runs[0]["model"], "seeds": len(runs)}
+    for metric in metrics:
+        row[metric], row[metric + "_std"] = mean_std([r["test_result"].get(metric) for r in runs])
+    row["epoch_seconds"], _ = mean_std([r.get("mean_epoch_seconds") for r in runs])
+    row["epochs"], _ = mean_std([r.get("epochs_run") for r in runs])
+    row["total_minutes"], _ = mean_std([r["total_seconds"] / 60 for r in runs])
+    row["peak_rss_gb"] = max(r.get("peak_rss_mb") or r.get("process_peak_rss_mb") or 0 for r in runs) / 1024
+    row["test_seconds_per_1000"], _ = mean_std(
+        [1000 * r["test_seconds"] / r["n_test_cases"] for r in runs if r.get("n_test_cases")])
+    row["stopped_by"] = ", ".join(sorted({str(r.get("stopped_by", "-")) for r in runs}))
+    row["device"] = ", ".join(sorted({str(r.get("device", "-")) for r in runs}))
+    return row
+
+
+def main_table(groups, metrics):
+    header = ["model", "seeds"] + [m.replace("recall", "Recall").replace("ndcg", "NDCG").replace("mrr", "MRR")
+                                   for m in metrics] + ["s/epoch", "epochs", "stopped by", "total min",
+                                                        "peak GB", "device"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, runs in groups.items():
+        row = summarize(runs, metrics)
+        cells = [model, str(len(runs))] + [cell([r["test_result"].get(m) for r in runs]) for m in metrics]
+        cells += [cell([r.get("mean_epoch_seconds") for r in runs], 1), cell([r.get("epochs_run") for r in runs], 1),
+                  row["stopped_by"], cell([r["total_seconds"] / 60 for r in runs], 1),
+                  f"{row['peak_rss_gb']:.1f}", row["device"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def versus_best_baseline(groups, metric="ndcg@10"):
+    """Lines saying where each TPAD variant stands against the best non-TPAD model."""
+    means = {m: mean_std([r["test_result"].get(metric) for r in runs])[0] for m, runs in groups.items()}
+    baselines = {m: v for m, v in means.items() if not is_tpad(groups[m][0]) and v is not None}
+    if not baselines:
+        return []
+    best = max(baselines, key=baselines.get)
+    lines = [f"Best baseline by test {metric}: **{best}** ({baselines[best]:.4f})."]
+    for model, value in means.items():
+        if is_tpad(groups[model][0]) and value is not None and baselines[best] > 0:
+            lines.append(f"- {model}: {value:.4f}, {100 * (value / baselines[best] - 1):+.1f}% vs {best}")
+    return lines
+
+
+def cold_table(groups):
+    """Warm vs cold test cases, where the test split has targets never seen in training."""
+    rows = []
+    for model, runs in groups.items():
+        parts = [r.get("test_result_by_target") for r in runs]
+        if not all(parts) or not parts[0]["cases"]["cold"]:
+            continue
+        cases = parts[0]["cases"]
+        how = "untrained ID vector: cannot rank cold items" if is_id_only(runs[0]) else "content features"
+        if is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
+            how = "features + untrained ID vector"
+        rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "
+                    f"{cell([p['warm']['recall@20'] for p in parts])} | {cell([p['cold']['recall@20'] for p in parts])} | "
+                    f"{cell([p['warm']['ndcg@10'] for p in parts])} | {cell([p['cold']['ndcg@10'] for p in parts])} | {how} |")
+    if not rows:
+        return ""
+    return "\n".join(["| model | warm cases | cold cases | warm Recall@20 | cold Recall@20 | warm NDCG@10 "
+                      "| cold NDCG@10 | a cold item is scored by |", "|---|---|---|---|---|---|---|---|"] + rows)
+
+
+def pretraining_seconds(result, data_dir=None):
+    """Seconds the pretrainer spent on the feature file a TPAD run read (from the run folder's
+    ``summary.json``), or ``None``."""
+    from recbole_tpad.data.features import read_metadata
+
+    source = result.get("settings", {}).get("feature_source", "")
+    if not source.startswith("tpad-"):
+        return None
+    path = Path(result.get("settings", {}).get("data_path", "dataset/")) / result["dataset"] / \
+        f"{result['dataset']}.{source}.npy"
+    try:
+        work_dir = Path(read_metadata(path)["producer"]["work_dir"])
+        summary = json.loads((work_dir / "summary.json").read_text())
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    return sum(summary.get(k, 0) for k in ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s"))
+
+
+def cost_lines(groups, base="SASRec"):
+    if base not in groups:
+        return []
+    b = summarize(groups[base], [])
+    lines = [f"| model | s/epoch | × {base} | full-ranking s per 1,000 test cases | × {base} | pretraining |",
+             "|---|---|---|---|---|---|"]
+    for model, runs in groups.items():
+        if not is_tpad(runs[0]) and model != base:
+            continue
+        row = summarize(runs, [])
+        pre = pretraining_seconds(runs[0]) if is_tpad(runs[0]) else None
+        ratio = lambda a, c: f"{a / c:.2f}" if a and c else "-"  # noqa: E731
+        lines.append(f"| {model} | {row['epoch_seconds'] or 0:.1f} | {ratio(row['epoch_seconds'], b['epoch_seconds'])} | "
+                     f"{row['test_seconds_per_1000'] or 0:.2f} | "
+                     f"{ratio(row['test_seconds_per_1000'], b['test_seconds_per_1000'])} | "
+                     f"{f'{pre / 60:.1f} min (this machine)' if pre else '-'} |")
+    return lines
+
+
+def plot_bars(groups, path, metrics=("ndcg@10", "recall@20")):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(groups)
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(2 + 1.1 * len(models), 3.8))
+    for k, metric in enumerate(metrics):
+        stats = [mean_std([r["test_result"].get(metric) for r in groups[m]]) for m in models]
+        bars = ax.bar([i + k * width for i in range(len(models))], [s[0] or 0 for s in stats], width,
+                      yerr=[s[1] or 0 for s in stats], capsize=2, label=f"test {metric}",
+                      edgecolor=["black" if is_tpad(groups[m][0]) else "none" for m in models])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks([i + width * (len(metrics) - 1) / 2 for i in range(len(models))], models,
+                  rotation=30, ha="right")
+    ax.set_ylabel("test score (full ranking)")
+    dataset = next(iter(groups.values()))[0]["dataset"]
+    ax.set_title(f"{dataset}: mean over seeds, bars = std; TPAD variants outlined")
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(groups, path):
+    """Validation score per epoch of every run (the first seed solid, others dotted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (model, runs) in enumerate(groups.items()):
+        color = plt.cm.tab20(k % 20)
+        for j, run in enumerate(runs):
+            curve = run.get("valid_curve") or []
+            if curve:
+                ax.plot([p["epoch"] + 1 for p in curve], [p["valid_score"] for p in curve],
+                        color=color, linestyle="-" if j == 0 else ":", linewidth=1.2,
+                        label=model if j == 0 else None, marker="." if len(curve) < 8 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("valid NDCG@10")
+    dataset = next(iter(groups.values()))[0]["dataset"]
+    ax.set_title(f"{dataset}: validation curves (best epoch's model is tested)")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_csvs(groups, metrics, out, stem):
+    rows = [summarize(runs, metrics) for runs in groups.values()]
+    with open(out / f"{stem}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fields = ["model", "seed", *metrics, "epochs_run", "stopped_by", "mean_epoch_seconds",
+              "test_seconds", "n_test_cases", "total_seconds", "peak_rss_mb", "device", "machine", "run_key"]
+    with open(out / f"{stem}-runs.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for runs in groups.values():
+            for r in runs:
+                writer.writerow({**r, **r["test_result"], "peak_rss_mb": r.get("peak_rss_mb")
+                                 or r.get("process_peak_rss_mb")})
+
+
+def write_report(results, dataset, out_dir="results", tag="", command="", note="", missing=()):
+    """Write the markdown report, CSVs and charts; returns the markdown's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{dataset}{'-' + tag if tag else ''}"
+    groups = group_by_model(results)
+    metrics = list(results[0]["test_result"])
+    write_csvs(groups, metrics, out, stem)
+    bars = plot_bars(groups, out / f"{stem}.png")
+    curves = plot_curves(groups, out / f"{stem}-curves.png")
+    machines = sorted({r.get("machine") or r.get("device", "?") for r in results})
+    threads = sorted({str(r.get("torch_threads")) for r in results})
+    parts = [f"# {dataset}", "", f"Command: `{command}`", "",
+             main_table(groups, metrics), "",
+             f"Test metrics of the epoch with the best valid NDCG@10; full ranking over all items. "
+             f"Epochs are capped by `epochs`, early stopping (`stopping_step`) and, where set, "
+             f"`max_train_minutes`; see the validation curves below. Measured on: "
+             f"{'; '.join(machines)} (torch threads per run: {', '.join(threads)}). {note}".strip(), ""]
+    if missing:
+        parts += [f"**Not in the table (failed; see their unit.log):** {', '.join(missing)}", ""]
+    versus = versus_best_baseline(groups)
+    if versus:
+        parts += ["## TPAD against the best baseline", ""] + versus + [""]
+    cold = cold_table(groups)
+    if cold:
+        parts += ["## Warm and cold test cases", "",
+                  "A test case is cold when its target item never occurs in the training split "
+                  "(as a target or in a history). ID-only models have no trained vector for such "
+                  "an item, so they cannot rank it; TPAD scores it from its content features.", "",
+                  cold, ""]
+    cost = cost_lines(groups)
+    if cost:
+        parts += ["## Cost (same command, same machine)", ""] + cost + [
+            "", "Units that ran at the same time (`--jobs`) shared the machine, so ratios are "
+            "indicative; `python -m recbole_tpad.benchmark.epoch_time` measures them in one process.", ""]
+    parts += [f"![test metrics]({bars.name})", "", f"![validation curves]({curves.name})", ""]
+    path = out / f"{stem}.md"
+    path.write_text("\n".join(parts))
+    return path

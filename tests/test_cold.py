@@ -1,0 +1,112 @@
+"""Cold start: a share of items never in training; warm and cold test cases reported apart;
+TPAD ranks cold items from their features, an ID-only model cannot."""
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from dataset_tools.atomic import read_atomic, write_atomic
+from dataset_tools.cold import cold_split
+from dataset_tools.validate import validate_dataset
+from recbole_tpad.data.features import write_feature_file
+from recbole_tpad.data.locate import ensure_dataset
+
+N_CATEGORIES, PER_CATEGORY = 12, 15
+
+
+def user_dataset(root, name="shop", users=900, length=8, seed=0):
+    """Users whose next item is from the next category (``c -> c + 1``), items with category text."""
+    rng = random.Random(seed)
+    rows = []
+    for u in range(users):
+        c = rng.randrange(N_CATEGORIES)
+        for k in range(length):
+            rows.append([f"u{u}", f"c{c}-{rng.randrange(PER_CATEGORY)}", str(86400 * k + u)])
+            c = (c + 1) % N_CATEGORIES
+    folder = root / name
+    write_atomic(folder / f"{name}.inter",
+                 [("user_id", "token"), ("item_id", "token"), ("timestamp", "float")], rows)
+    write_atomic(folder / f"{name}.item", [("item_id", "token"), ("category", "token_seq")],
+                 [[f"c{c}-{i}", f"category {c}"] for c in range(N_CATEGORIES) for i in range(PER_CATEGORY)])
+    return folder
+
+
+def category_features(folder, name, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(N_CATEGORIES, dim))
+    ids = [f"c{c}-{i}" for c in range(N_CATEGORIES) for i in range(PER_CATEGORY)]
+    array = np.stack([centres[int(i[1:].split("-")[0])] for i in ids]) + 0.1 * rng.normal(size=(len(ids), dim))
+    write_feature_file(folder / f"{name}.text-minilm.npy", array.astype(np.float32), ids, name, folder,
+                       {"name": "test-category-features", "config": {}})
+
+
+def test_cold_items_never_reach_training(tmp_path):
+    source = user_dataset(tmp_path)
+    counts = cold_split(source, "shop", tmp_path / "shop-cold", "shop-cold", share=0.1, seed=3)
+    meta = json.loads((tmp_path / "shop-cold" / "shop-cold.cold.json").read_text())
+    cold = set(meta["cold_items"])
+    assert len(cold) == counts["cold_items"] == 18  # 10% of 180 items
+    split = {s: read_atomic(tmp_path / "shop-cold" / f"shop-cold.{s}.inter")[1] for s in ("train", "valid", "test")}
+    trained = {i for row in split["train"] for i in row[1].split() + [row[2]]}
+    assert not trained & cold
+    assert len(split["test"]) == len(split["valid"]) == 900
+    # test = last item given everything before it (cold items included); valid = second last
+    assert all(len(row[1].split()) == 7 for row in split["test"])
+    assert counts["test_cold_cases"] == sum(row[2] not in trained for row in split["test"]) > 0
+    assert validate_dataset(tmp_path / "shop-cold", "shop-cold").ok
+    again = cold_split(source, "shop", tmp_path / "again", "again", share=0.1, seed=3)
+    assert again == counts  # seeded: the same items, the same split
+
+
+def test_bad_cold_split_requests_are_refused(tmp_path):
+    source = user_dataset(tmp_path)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        cold_split(source, "shop", tmp_path / "x", "x", share=1.5)
+    write_atomic(tmp_path / "notime" / "notime.inter", [("user_id", "token"), ("item_id", "token")],
+                 [["u1", "i1"]])
+    with pytest.raises(ValueError, match=r"notime.inter: the cold-start split needs a timestamp field"):
+        cold_split(tmp_path / "notime", "notime", tmp_path / "y", "y")
+
+
+def test_x_cold_is_derived_on_demand_and_rebuilt_when_x_changes(tmp_path):
+    data_path = tmp_path / "dataset"
+    user_dataset(data_path)
+    target = ensure_dataset("shop-cold", data_path)
+    train = target / "shop-cold.train.inter"
+    stamp = train.stat().st_mtime_ns
+    assert ensure_dataset("shop-cold", data_path) == target and train.stat().st_mtime_ns == stamp
+    with open(data_path / "shop" / "shop.inter", "a") as f:
+        f.write("u0\tc0-0\t9999999\n")
+    ensure_dataset("shop-cold", data_path)
+    assert train.stat().st_mtime_ns != stamp
+
+
+def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkeypatch):
+    from recbole_tpad.quick_start import run
+
+    monkeypatch.chdir(tmp_path)
+    data_path = tmp_path / "dataset"
+    user_dataset(data_path)
+    folder = ensure_dataset("shop-cold", data_path)
+    category_features(folder, "shop-cold")
+    common = dict(data_path=str(data_path), checkpoint_dir=str(tmp_path / "saved"), show_progress=False,
+                  state="WARNING", epochs=15, train_batch_size=256, eval_batch_size=512,
+                  embedding_size=32, hidden_size=32, inner_size=64, learning_rate=0.005, topk=[5, 10, 20],
+                  stopping_step=3, build_missing_features=False)
+    tpad = run("TPAD", "shop-cold", config_dict=dict(common, use_id_embedding=False))
+    sasrec = run("SASRec", "shop-cold", config_dict=common)
+    for result in (tpad, sasrec):
+        by_target = result["test_result_by_target"]
+        assert by_target["cases"]["cold"] > 50
+        assert by_target["cases"]["warm"] + by_target["cases"]["cold"] == 900
+        # the split metrics are RecBole's own: the "all" group reproduces its test result
+        for metric, value in result["test_result"].items():
+            assert by_target["all"][metric] == pytest.approx(float(value), abs=2e-4)
+    random_recall = 20 / 180
+    assert tpad["test_result_by_target"]["cold"]["recall@20"] > 3 * random_recall
+    assert sasrec["test_result_by_target"]["cold"]["recall@20"] < \
+        tpad["test_result_by_target"]["cold"]["recall@20"] / 3
+    assert os.path.isfile(tpad["saved_model_file"])
