@@ -6,7 +6,18 @@ DATASET ?= demo
 MODELS ?= TPAD-zU,TPAD-text,SASRec,GRU4Rec,SRGNN
 OUT ?= out
 
-.PHONY: install demo test data clean
+# The full comparison (issue 7): every model and ablation on DATASET, one seed by default, each
+# unit capped at MAX_MIN minutes of training (results/<DATASET>.md was made on an H100, JOBS=7-17).
+TABLE_MODELS ?= TPAD-zU,TPAD-zK,TPAD-zT,TPAD-noHMIE,TPAD-noAMIE,TPAD-text,TPAD-ID,SASRec,GRU4Rec,SRGNN,NARM,STAMP,BERT4Rec
+COLD_MODELS ?= TPAD-zU,TPAD-zU-content,TPAD-text,TPAD-text-content,TPAD-ID,SASRec,GRU4Rec
+SEEDS ?= 2020
+JOBS ?= 1
+THREADS ?= 2
+MAX_MIN ?= 5
+COMPARE = HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --seeds=$(SEEDS) --jobs=$(JOBS) \
+	--threads=$(THREADS) --max_train_minutes=$(MAX_MIN) --show_progress=False --out=$(OUT)
+
+.PHONY: install demo test data clean table cold
 
 install: $(VENV)/.installed
 
@@ -30,6 +41,14 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
 # pretraining and runs are not repeated.
 demo: install
 	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --out=$(OUT) --show_progress=False
+
+# make table DATASET=amazon-sports OUT=results (and DATASET=amazon-sports-session)
+table: install
+	$(COMPARE) --dataset=$(DATASET) --models=$(TABLE_MODELS)
+
+# make cold OUT=results: the cold-start split (10% of the items never in training)
+cold: install
+	$(COMPARE) --dataset=amazon-sports-cold --models=$(COLD_MODELS)
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests

@@ -89,6 +89,18 @@ def read_item_table(dataset_dir, name):
     return {row[0]: dict(zip(names[1:], row[1:])) for row in rows if row and row[0]}
 
 
+def read_user_interactions(dataset_dir, name, purpose):
+    """``(rows, (user, item, time) column indices)`` of ``NAME.inter``; a missing field is a
+    ValueError naming the file and what needed it (``purpose``, e.g. "sessionize")."""
+    path = Path(dataset_dir) / f"{name}.inter"
+    fields, rows = read_atomic(path)
+    names = [n for n, _ in fields]
+    for needed in ("user_id", "item_id", "timestamp"):
+        if needed not in names:
+            raise ValueError(f"{path}: {purpose} needs a {needed} field; the header has {names}")
+    return rows, tuple(names.index(n) for n in ("user_id", "item_id", "timestamp"))
+
+
 def item_text(record, fields=None):
     """One item's text for an encoder: ``"title: ... | keywords: ..."`` from the fields it has."""
     fields = fields or [f for f in TEXT_FIELDS if f in record] or [

@@ -20,7 +20,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from dataset_tools.atomic import dataset_checksum, read_atomic, write_atomic
+from dataset_tools.atomic import dataset_checksum, read_atomic, read_user_interactions, write_atomic
 from dataset_tools.sessions import SPLIT_HEADER
 
 
@@ -46,16 +46,9 @@ def cold_split(source_dir, source_name, out_dir, out_name, share=0.1, seed=2020,
                copy_items=True):
     """Build the cold-start dataset ``out_name`` from ``source_name``; returns the counts."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-    inter = source_dir / f"{source_name}.inter"
-    fields, rows = read_atomic(inter)
-    names = [n for n, _ in fields]
-    for needed in ("user_id", "item_id", "timestamp"):
-        if needed not in names:
-            raise ValueError(f"{inter}: the cold-start split needs a {needed} field; the header "
-                             f"has {names}")
-    histories = user_histories(rows, names.index("user_id"), names.index("item_id"),
-                               names.index("timestamp"))
-    cold = choose_cold_items({r[names.index("item_id")] for r in rows}, share, seed)
+    rows, columns = read_user_interactions(source_dir, source_name, "the cold-start split")
+    histories = user_histories(rows, *columns)
+    cold = choose_cold_items({r[columns[1]] for r in rows}, share, seed)
     splits = {"train": [], "valid": [], "test": []}
     for user in sorted(histories):
         items = histories[user]

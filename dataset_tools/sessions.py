@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from dataset_tools.atomic import dataset_checksum, read_atomic, write_atomic
+from dataset_tools.atomic import dataset_checksum, read_atomic, read_user_interactions, write_atomic
 
 SPLIT_HEADER = [("session_id", "token"), ("item_id_list", "token_seq"), ("item_id", "token")]
 
@@ -97,14 +97,8 @@ def sessionize(source_dir, source_name, out_dir, out_name, gap=None, min_length=
                max_prefix=50, copy_items=True):
     """Build the session dataset ``out_name`` from the user-based dataset ``source_name``."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-    fields, rows = read_atomic(source_dir / f"{source_name}.inter")
-    names = [n for n, _ in fields]
-    for needed in ("user_id", "item_id", "timestamp"):
-        if needed not in names:
-            raise ValueError(f"{source_dir / (source_name + '.inter')}: sessionize needs a "
-                             f"{needed} field; the header has {names}")
-    sessions = sessions_from_rows(rows, names.index("user_id"), names.index("item_id"),
-                                  names.index("timestamp"), gap)
+    rows, columns = read_user_interactions(source_dir, source_name, "sessionize")
+    sessions = sessions_from_rows(rows, *columns, gap)
     raw = {"sessions_total": len(sessions),
            "sessions_min_length": sum(len(s) >= min_length for s in sessions),
            "interactions_min_length": sum(len(s) for s in sessions if len(s) >= min_length)}

@@ -55,7 +55,7 @@ def test_tiny_pretrain_writes_feature_files_that_tpad_trains_on(tiny_llm, image_
         assert meta["producer"]["config"]["stage2_steps"] == 6 and meta["n_items"] == 128
         assert np.isfinite(array).all() and array.std(0).mean() > 0
     assert np.load(paths["zU"]).shape == (128, 128) and np.load(paths["zK"]).shape == (128, 64)
-    work = next((tmp_path / "saved" / "pretrain").iterdir())
+    work = next((tmp_path / "saved" / "pretrain").glob("demo-*"))
     assert (work / "curves.png").stat().st_size > 10_000 and list((work / "tensorboard").iterdir())
 
     from recbole_tpad.quick_start import run
@@ -73,6 +73,8 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     straight = pretrain("demo", config_dict=settings(image_root, tmp_path / "a"),
                         backbone=backbone(tiny_llm))
     expected = {v: np.load(p) for v, p in straight.items()}
+    for path in straight.values():  # else run b finds them current (same settings and data) and returns
+        path.unlink()
     config = settings(image_root, tmp_path / "b")
     for stop in (("stage1", 3), ("stage2", 5)):
         with pytest.raises(KeyboardInterrupt):
@@ -80,7 +82,7 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     resumed = pretrain("demo", config_dict=config, backbone=backbone(tiny_llm))
     for view, path in resumed.items():
         assert np.allclose(np.load(path), expected[view], atol=1e-5), view
-    work = next((tmp_path / "b" / "pretrain").iterdir())
+    work = next((tmp_path / "b" / "pretrain").glob("demo-*"))
     import torch
 
     log = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
@@ -190,7 +192,7 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path):
              backbone=backbone(tiny_llm))
     import torch
 
-    work = next((tmp_path / "pretrain").iterdir())
+    work = next((tmp_path / "pretrain").glob("demo-*"))
     rows = [r for r in torch.load(work / "checkpoint.pt", weights_only=False)["log"]
             if r["stage"] == "stage2"]
     first = np.mean([r["next"] for r in rows[:10]])

@@ -7,18 +7,22 @@ on a shared machine hits every model alike. Prints and writes ``results/epoch_ti
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 
-def measure(model_name, dataset, config_dict):
-    """Seconds for one training epoch and for full-ranking evaluation of the test split."""
+def measure(label, dataset, config_dict):
+    """Seconds for one training epoch and for full-ranking evaluation of the test split of a
+    model or a variant of ``properties/variants.yaml`` (``TPAD-zU``)."""
+    from recbole_tpad.benchmark.compare import resolve_variant
     from recbole_tpad.quick_start import build_experiment
 
-    _, (train, _, test), trainer = build_experiment(model_name, dataset, config_dict=dict(config_dict))
+    model_name, overrides = resolve_variant(label)
+    overrides = {k: v for k, v in overrides.items() if k != "pretrain"}
+    _, (train, _, test), trainer = build_experiment(model_name, dataset,
+                                                    config_dict={**config_dict, **overrides})
     tic = time.perf_counter()
     trainer._train_epoch(train, 0, show_progress=False)
     epoch = time.perf_counter() - tic
@@ -26,7 +30,7 @@ def measure(model_name, dataset, config_dict):
     trainer.evaluate(test, load_best_model=False, show_progress=False)
     evaluate = time.perf_counter() - tic
     return {"epoch_seconds": epoch, "test_seconds": evaluate, "test_cases": len(test.dataset),
-            "train_cases": len(train.dataset)}
+            "train_cases": len(train.dataset), "device": str(trainer.device)}
 
 
 def main(argv=None):
@@ -40,6 +44,7 @@ def main(argv=None):
 
     import recbole_tpad  # noqa: F401
     from recbole_tpad.config import parse_cli_values
+    from recbole_tpad.quick_start import machine_description
 
     config_dict = dict({"show_progress": False, "state": "WARNING"}, **parse_cli_values(extra))
     models = args.models.split(",")
@@ -53,7 +58,8 @@ def main(argv=None):
               for m in models}
     lines = [f"# Cost on {args.dataset}", "",
              f"Command: `python -m recbole_tpad.benchmark.epoch_time {' '.join(argv if argv is not None else sys.argv[1:])}`",
-             f"Machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+             f"Machine: {machine_description(runs[base][0]['device'])}, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; "
              f"{args.repeats} round(s), models interleaved, medians.", "",
              f"| model | train epoch (s) | x {base} | full ranking of {runs[base][0]['test_cases']} test cases (s) "
              f"| per 1,000 cases (s) | x {base} |", "|---|---|---|---|---|---|"]
