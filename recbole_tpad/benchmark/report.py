@@ -146,7 +146,7 @@ def cost_lines(groups, base="SASRec"):
         lines.append(f"| {model} | {row['epoch_seconds'] or 0:.1f} | {ratio(row['epoch_seconds'], b['epoch_seconds'])} | "
                      f"{row['test_seconds_per_1000'] or 0:.2f} | "
                      f"{ratio(row['test_seconds_per_1000'], b['test_seconds_per_1000'])} | "
-                     f"{f'{pre / 60:.1f} min (this machine)' if pre else '-'} |")
+                     f"{f'{pre / 60:.1f} min' if pre else '-'} |")
     return lines
 
 
@@ -255,9 +255,14 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
                   cold, ""]
     cost = cost_lines(groups)
     if cost:
-        parts += ["## Cost (same command, same machine)", ""] + cost + [
-            "", "Units that ran at the same time (`--jobs`) shared the machine, so ratios are "
-            "indicative; `python -m recbole_tpad.benchmark.epoch_time` measures them in one process.", ""]
+        parts += ["## Cost, as each run recorded it", ""] + cost + [
+            "", "Each unit's own timings: units that ran at the same time (`--jobs`) shared the "
+            "machine, and units finished earlier may have run under another load, so these ratios "
+            "are indicative; `python -m recbole_tpad.benchmark.epoch_time` measures them side by "
+            "side in one process. "
+            "Pretraining: the stages of the run that wrote the feature file, summed, where it ran "
+            "(its `summary.json`); the frozen lower-layer pass over the items is done once per item "
+            "set and shared by later runs (ablations, derived datasets), which then show seconds for it.", ""]
     parts += [f"![test metrics]({bars.name})", "", f"![validation curves]({curves.name})", ""]
     path = out / f"{stem}.md"
     path.write_text("\n".join(parts))
