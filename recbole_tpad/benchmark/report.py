@@ -169,7 +169,9 @@ def plot_bars(groups, path, metrics=("ndcg@10", "recall@20")):
                   rotation=30, ha="right")
     ax.set_ylabel("test score (full ranking)")
     dataset = next(iter(groups.values()))[0]["dataset"]
-    ax.set_title(f"{dataset}: mean over seeds, bars = std; TPAD variants outlined")
+    seeds = max(len(runs) for runs in groups.values())
+    spread = f"mean over {seeds} seeds, bars = std" if seeds > 1 else "one seed"
+    ax.set_title(f"{dataset}: test metrics ({spread}); TPAD variants outlined")
     ax.legend(frameon=False, fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
