@@ -101,6 +101,14 @@ def read_user_interactions(dataset_dir, name, purpose):
     return rows, tuple(names.index(n) for n in ("user_id", "item_id", "timestamp"))
 
 
+def copy_item_table(source_dir, source_name, out_dir, out_name):
+    """``source_name.item`` -> ``out_name.item`` (a derived dataset keeps its items), if present."""
+    source = Path(source_dir) / f"{source_name}.item"
+    if source.is_file():
+        fields, rows = read_atomic(source)
+        write_atomic(Path(out_dir) / f"{out_name}.item", fields, rows)
+
+
 def item_text(record, fields=None):
     """One item's text for an encoder: ``"title: ... | keywords: ..."`` from the fields it has."""
     fields = fields or [f for f in TEXT_FIELDS if f in record] or [

@@ -20,7 +20,8 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from dataset_tools.atomic import dataset_checksum, read_atomic, read_user_interactions, write_atomic
+from dataset_tools.atomic import (copy_item_table, dataset_checksum,
+                                   read_user_interactions, write_atomic)
 from dataset_tools.sessions import SPLIT_HEADER
 
 
@@ -62,9 +63,8 @@ def cold_split(source_dir, source_name, out_dir, out_name, share=0.1, seed=2020,
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, split_rows in splits.items():
         write_atomic(out_dir / f"{out_name}.{split}.inter", SPLIT_HEADER, split_rows)
-    if copy_items and (source_dir / f"{source_name}.item").is_file():
-        item_fields, item_rows = read_atomic(source_dir / f"{source_name}.item")
-        write_atomic(out_dir / f"{out_name}.item", item_fields, item_rows)
+    if copy_items:
+        copy_item_table(source_dir, source_name, out_dir, out_name)
     trained = {i for row in splits["train"] for i in row[1].split() + [row[2]]}
     counts = {"users": len(histories), "items": len({i for h in histories.values() for i in h}),
               "cold_items": len(cold), "train_cases": len(splits["train"])}

@@ -16,7 +16,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from dataset_tools.atomic import dataset_checksum, read_atomic, read_user_interactions, write_atomic
+from dataset_tools.atomic import (copy_item_table, dataset_checksum,
+                                   read_user_interactions, write_atomic)
 
 SPLIT_HEADER = [("session_id", "token"), ("item_id_list", "token_seq"), ("item_id", "token")]
 
@@ -104,9 +105,8 @@ def sessionize(source_dir, source_name, out_dir, out_name, gap=None, min_length=
            "interactions_min_length": sum(len(s) for s in sessions if len(s) >= min_length)}
     sessions = filter_sessions(sessions, min_length, max_length, min_item_count)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if copy_items and (source_dir / f"{source_name}.item").is_file():
-        item_fields, item_rows = read_atomic(source_dir / f"{source_name}.item")
-        write_atomic(out_dir / f"{out_name}.item", item_fields, item_rows)
+    if copy_items:
+        copy_item_table(source_dir, source_name, out_dir, out_name)
     info = {"source": source_name, "source_checksum": dataset_checksum(source_dir, source_name),
             "gap": gap or "calendar day", "min_length": min_length, "max_length": max_length,
             "min_item_count": min_item_count, "before_item_filtering": raw}

@@ -25,8 +25,8 @@ from pathlib import Path
 from recbole_tpad.paths import properties_dir
 
 
-def _result_path(out_dir, dataset, model, tag):
-    return Path(out_dir) / "runs" / dataset / f"{model}{'-' + tag if tag else ''}.json"
+def _result_path(out_dir, dataset, name):
+    return Path(out_dir) / "runs" / dataset / f"{name}.json"
 
 
 def resolve_variant(label):
@@ -40,6 +40,11 @@ def resolve_variant(label):
         spec = dict(variants[label])
         return spec.pop("model"), spec
     return label, {}
+
+
+def recbole_overrides(overrides):
+    """A variant's settings for the RecBole run: all but its ``pretrain`` block."""
+    return {k: v for k, v in overrides.items() if k != "pretrain"}
 
 
 def pretrained_views(overrides):
@@ -116,7 +121,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     units = []
     for label, model, overrides in variants:
         for seed in seeds:
-            settings = {k: v for k, v in {**recbole_values, **overrides}.items() if k != "pretrain"}
+            settings = {**recbole_values, **recbole_overrides(overrides)}
             if seed is not None:
                 settings["seed"] = seed
             name = f"{label}{'-' + tag if tag else ''}{f'-s{seed}' if seed is not None else ''}"
@@ -134,7 +139,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
                           "settings": settings, "run_key": key, "name": name,
                           "config_file_list": list(config_file_list or []),
-                          "result": str(_result_path(out_dir, dataset, name, "")),
+                          "result": str(_result_path(out_dir, dataset, name)),
                           # RecBole's checkpoints of this unit, so an interrupted unit resumes
                           "checkpoint_dir": str(Path(settings.get("checkpoint_dir", "saved")).resolve()
                                                 / "compare" / dataset / f"{name}-{key[:10]}")})
@@ -254,6 +259,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
                       flush=True)
     ordered = [results[u["name"]] for u in units if u["name"] in results]
     return ordered, failed
+
 
 def pretrain_only_keys():
     """Settings only the pretrainer reads (they must not reach RecBole's Config)."""

@@ -16,13 +16,12 @@ from pathlib import Path
 def measure(label, dataset, config_dict):
     """Seconds for one training epoch and for full-ranking evaluation of the test split of a
     model or a variant of ``properties/variants.yaml`` (``TPAD-zU``)."""
-    from recbole_tpad.benchmark.compare import resolve_variant
+    from recbole_tpad.benchmark.compare import recbole_overrides, resolve_variant
     from recbole_tpad.quick_start import build_experiment
 
     model_name, overrides = resolve_variant(label)
-    overrides = {k: v for k, v in overrides.items() if k != "pretrain"}
-    _, (train, _, test), trainer = build_experiment(model_name, dataset,
-                                                    config_dict={**config_dict, **overrides})
+    _, (train, _, test), trainer = build_experiment(
+        model_name, dataset, config_dict={**config_dict, **recbole_overrides(overrides)})
     tic = time.perf_counter()
     trainer._train_epoch(train, 0, show_progress=False)
     epoch = time.perf_counter() - tic

@@ -113,16 +113,19 @@ def cold_table(groups):
                       "| cold NDCG@10 | a cold item is scored by |", "|---|---|---|---|---|---|---|---|"] + rows)
 
 
-def pretraining_seconds(result, data_dir=None):
+def pretraining_seconds(result):
     """Seconds the pretrainer spent on the feature file a TPAD run read (from the run folder's
     ``summary.json``), or ``None``."""
+    from recbole_tpad.benchmark.compare import pretrained_views
     from recbole_tpad.data.features import read_metadata
+    from recbole_tpad.distill.pretrainer import feature_path
 
-    source = result.get("settings", {}).get("feature_source", "")
-    if not source.startswith("tpad-"):
+    settings = result.get("settings", {})
+    views = pretrained_views(settings)
+    if not views:
         return None
-    path = Path(result.get("settings", {}).get("data_path", "dataset/")) / result["dataset"] / \
-        f"{result['dataset']}.{source}.npy"
+    data_dir = Path(settings.get("data_path", "dataset/")) / result["dataset"]
+    path = feature_path(data_dir, result["dataset"], views[1], views[0]["feature_prefix"])
     try:
         work_dir = Path(read_metadata(path)["producer"]["work_dir"])
         summary = json.loads((work_dir / "summary.json").read_text())

@@ -25,7 +25,6 @@ DERIVED = {
                  ("gap", "min_length", "max_length", "min_item_count", "seed", "max_prefix", "ratios")),
     "-cold": (".cold.json", "dataset_tools.cold:cold_split", ("share", "seed", "max_prefix")),
 }
-SESSION_SUFFIX = "-session"
 
 
 class UnknownDatasetError(FileNotFoundError):
