@@ -194,7 +194,9 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         best_valid_score, best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"],
             callback_fn=after_validation)
-        stopped_by = "epoch cap" if len(epoch_times) >= config["epochs"] else "early stopping"
+        # from the last validated epoch's index, so a resumed run is judged by the whole run
+        capped = valid_curve and valid_curve[-1]["epoch"] + 1 >= config["epochs"]
+        stopped_by = "epoch cap" if capped else "early stopping"
     except TimeBudgetReached as reached:
         # the best model so far is saved (RecBole saves before the callback): test that one
         logger.info(f"max_train_minutes={budget} reached after epoch {reached.args[0]}")

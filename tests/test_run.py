@@ -147,6 +147,7 @@ def test_interrupted_run_resumes_after_its_last_epoch(run_config):
     assert torch.load(latest, weights_only=False)["epoch"] == 1
     resumed = run("TPAD", "demo", config_dict=dict(run_config, epochs=3), resume_file=latest)
     assert resumed["epochs_run"] == 1  # only epoch index 2 was trained
+    assert resumed["stopped_by"] == "epoch cap"  # judged by the whole run, not this call's one epoch
     assert resumed["saved_model_file"] == first["saved_model_file"]  # best model stays apart
     assert torch.load(resumed["latest_checkpoint"], weights_only=False)["epoch"] == 2
     assert finite_metrics(resumed)
