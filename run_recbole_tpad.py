@@ -55,11 +55,13 @@ def value_from_files(files, key, default):
 def main(argv=None):
     args, extra = build_parser().parse_known_args(argv)
     import recbole_tpad  # noqa: F401  (applies RecBole shims, registers TPAD)
-    from recbole_tpad.config import parse_cli_values
+    from recbole_tpad.config import ConfigError, parse_cli_values
     from recbole_tpad.data.features import FeatureFileError
     from recbole_tpad.data.locate import UnknownDatasetError
     from recbole_tpad.distill.pretrainer import PretrainConfigError
     from recbole_tpad.distill.sessions import SessionSourceError
+    from recbole_tpad.checkpoints import CheckpointError
+    from recbole_tpad.losses import ObjectiveConfigError
     from recbole_tpad.quick_start import DatasetInvalidError, build_features, format_results, run
     from recbole_tpad.registry import UnknownModelError, plugin_models, recbole_models
 
@@ -90,7 +92,7 @@ def main(argv=None):
         result = run(args.model, args.dataset, files, config_dict, saved=not args.no_save,
                      resume_file=args.resume)
     except (UnknownModelError, UnknownDatasetError, DatasetInvalidError, FeatureFileError,
-            PretrainConfigError, SessionSourceError) as error:
+            PretrainConfigError, SessionSourceError, ObjectiveConfigError, CheckpointError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_results([result]))

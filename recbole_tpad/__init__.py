@@ -9,8 +9,12 @@ from recbole_tpad import compat
 
 compat.apply()
 
+from recbole_tpad.model import content as _content_module  # noqa: E402
+from recbole_tpad.model import sasrec_pub as _sasrec_pub_module  # noqa: E402
 from recbole_tpad.model import tpad as _tpad_module  # noqa: E402
 
 compat.register_model("TPAD", _tpad_module)
+compat.register_model("ContentKNN", _content_module)
+compat.register_model("SASRecPub", _sasrec_pub_module)
 
 __version__ = "0.1.0"

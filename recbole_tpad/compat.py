@@ -1,15 +1,15 @@
 """Every shim RecBole 1.2.1 needs on today's numpy, torch and hyperopt, in one place.
 
 RecBole 1.2.1 was written for numpy < 1.24, torch < 2.6 and hyperopt < 0.2.7 (and for one run
-at a time: see :func:`race_free_ensure_dir`). Each shim below
+at a time: see :func:`race_free_ensure_dir`). Its pickled checkpoints are not shimmed: the
+plugin's trainers save and load their own pickle-free ones (:mod:`recbole_tpad.checkpoints`),
+so nothing here loosens ``torch.load``'s ``weights_only=True``. Each shim below
 fixes one breakage found on the pinned stack (see README, "RecBole on today's stack"); each is
 idempotent and covered by ``tests/test_compat.py``. ``recbole_tpad/__init__.py`` calls
 :func:`apply` before anything else of RecBole is imported by the plugin, and Ray workers get
 it by importing the package.
 """
 
-import contextlib
-import functools
 import importlib
 import os
 import sys
@@ -26,14 +26,6 @@ NUMPY_ALIASES = {
     "float_": np.float64, "complex_": np.complex128, "unicode_": np.str_,
 }
 
-#: Where RecBole unpickles its own checkpoints (they embed the Config, so torch >= 2.6's
-#: ``weights_only=True`` default refuses them).
-_CHECKPOINT_LOADERS = [
-    ("recbole.trainer.trainer", "Trainer", "resume_checkpoint"),
-    ("recbole.trainer.trainer", "Trainer", "evaluate"),
-    ("recbole.quick_start.quick_start", None, "load_data_and_model"),
-]
-
 _applied = False
 
 
@@ -42,61 +34,6 @@ def add_numpy_aliases():
     for name, value in NUMPY_ALIASES.items():
         if name not in np.__dict__:
             setattr(np, name, value)
-
-
-@contextlib.contextmanager
-def trusted_checkpoint_loading():
-    """Inside this block ``torch.load`` defaults to ``weights_only=False``.
-
-    Only used around RecBole's own loaders, which read files this program wrote (checkpoints
-    under ``checkpoint_dir``); everywhere else torch keeps its safe default.
-    """
-    original = torch.load
-    if getattr(original, "_recbole_tpad_trusted", False):
-        yield
-        return
-
-    @functools.wraps(original)
-    def load(*args, **kwargs):
-        kwargs.setdefault("weights_only", False)
-        return original(*args, **kwargs)
-
-    load._recbole_tpad_trusted = True
-    torch.load = load
-    try:
-        yield
-    finally:
-        torch.load = original
-
-
-def _trusting(function):
-    if getattr(function, "_recbole_tpad_trusting", False):
-        return function
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with trusted_checkpoint_loading():
-            return function(*args, **kwargs)
-
-    wrapper._recbole_tpad_trusting = True
-    return wrapper
-
-
-def trust_recbole_checkpoints():
-    """Wrap RecBole's checkpoint readers in :func:`trusted_checkpoint_loading`."""
-    for module_name, class_name, attribute in _CHECKPOINT_LOADERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            # recbole.quick_start imports ray at module level; training and evaluation do not
-            # need it, so a machine without ray still runs (our load_data_and_model wraps itself).
-            continue
-        owner = getattr(module, class_name) if class_name else module
-        setattr(owner, attribute, _trusting(getattr(owner, attribute)))
-        if class_name is None:  # also re-exported by the package ``recbole.quick_start``
-            package = importlib.import_module(module_name.rsplit(".", 1)[0])
-            if hasattr(package, attribute):
-                setattr(package, attribute, getattr(module, attribute))
 
 
 def switch_off_anomaly_detection():
@@ -177,7 +114,6 @@ def apply():
     add_numpy_aliases()
     quiet_recbole_future_warnings()
     switch_off_anomaly_detection()
-    trust_recbole_checkpoints()
     fix_hyperopt_rng()
     race_free_ensure_dir()
     _applied = True

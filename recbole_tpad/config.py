@@ -9,9 +9,15 @@ line and passes ``--key=value`` pairs as ``config_dict`` (see :func:`parse_cli_v
 pytest's or Ray's arguments can never leak into an experiment.
 """
 
+import ast
+import difflib
+import functools
 import os
+from pathlib import Path
 
+import yaml
 from recbole.config.configurator import Config as RecBoleConfig
+from recbole.utils import InputType
 
 from recbole_tpad.paths import properties_dir
 from recbole_tpad.registry import get_model
@@ -22,11 +28,99 @@ def available_datasets_with_properties():
     return sorted(p.stem for p in (properties_dir() / "dataset").glob("*.yaml"))
 
 
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the key and what to write instead."""
+
+
+def read_value(text):
+    """A config value from text, without evaluating it: a Python literal (number, list, dict,
+    tuple, string, ``None``, ``True``/``False``), ``true``/``false`` in any case, else the
+    text itself. RecBole ``eval()``s such strings; nothing here can call code."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        lowered = text.strip().lower()
+        return {"true": True, "false": False, "none": None}.get(lowered, text)
+
+
+def _yaml_keys(folder):
+    keys = set()
+    for path in Path(folder).rglob("*.yaml"):
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(loaded, dict):
+            keys.update(str(k) for k in loaded)
+            for value in loaded.values():  # variants.yaml: {label: {key: value}}
+                if isinstance(value, dict):
+                    keys.update(str(k) for k in value)
+    return keys
+
+
+#: Keys RecBole reads without a default in any of its yaml files.
+_RECBOLE_KEYS_WITHOUT_DEFAULTS = {
+    "model", "dataset", "config_files", "benchmark_filename", "alias_of_item_id",
+    "alias_of_user_id", "alias_of_entity_id", "alias_of_relation_id", "preload_weight",
+    "additional_feat_suffix", "numerical_features", "discretization", "local_rank",
+    "nproc", "world_size", "offset", "ip", "port", "single_spec", "valid_neg_sample_args",
+    "test_neg_sample_args", "eval_step", "state", "train_neg_sample_args", "MODEL_TYPE"}
+
+
+@functools.lru_cache(maxsize=1)
+def known_keys():
+    """Every setting RecBole or the plugin reads: the keys of RecBole's own yaml files and of
+    the plugin's ``properties/`` (models, datasets, pretraining, variants)."""
+    import recbole
+
+    return frozenset(_yaml_keys(Path(recbole.__file__).parent / "properties")
+                     | _yaml_keys(properties_dir()) | _RECBOLE_KEYS_WITHOUT_DEFAULTS)
+
+
+#: Settings that must be whole numbers of at least 1, or positive numbers.
+_POSITIVE_INTS = ("epochs", "train_batch_size", "eval_batch_size", "stopping_step", "eval_step",
+                  "embedding_size", "hidden_size", "n_layers", "n_heads", "inner_size",
+                  "MAX_ITEM_LIST_LENGTH")
+_POSITIVE_NUMBERS = ("learning_rate",)
+
+
+def check_values(values, source="--key=value"):
+    """Refuse unknown keys (naming the closest known one) and impossible values, before any
+    data is read."""
+    known = known_keys()
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close else (
+                "; see properties/ and RecBole's docs for the settings that exist")
+            raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
+        if key in _POSITIVE_INTS and value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{source}: {key}={value!r}: give a whole number of at least 1")
+        if key in _POSITIVE_NUMBERS and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                         or not value > 0):
+            raise ConfigError(f"{source}: {key}={value!r}: give a positive number (e.g. 0.001)")
+        if key == "topk" and not (
+                (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+                or (isinstance(value, list) and value
+                    and all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in value))):
+            raise ConfigError(f"{source}: topk={value!r}: give a list of positive whole numbers, "
+                              "e.g. [5,10,20]")
+
+
 class Config(RecBoleConfig):
     """RecBole Config + the plugin's properties; accepts plugin model names such as ``TPAD``."""
 
     def _load_cmd_line(self):
         return {}
+
+    def _convert_config_dict(self, config_dict):
+        # RecBole's own eval()s every string value; read literals only (read_value)
+        return {key: read_value(value) for key, value in config_dict.items()}
+
+    def _merge_external_config_dict(self):
+        super()._merge_external_config_dict()
+        check_values(self.file_config_dict, "--config_files")
+        check_values(self.variable_config_dict)
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -44,8 +138,11 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         root = properties_dir()
-        for path in (root / "overall.yaml", root / "model" / f"{model}.yaml",
-                     root / "dataset" / f"{dataset}.yaml"):
+        # a plugin model's yaml, after those of the plugin models it extends (SASRecPub: TPAD's)
+        lineage = [c.__name__ for c in reversed(getattr(model_class, "__mro__", ()))
+                   if c.__module__.startswith("recbole_tpad.")]
+        model_files = [root / "model" / f"{name}.yaml" for name in dict.fromkeys(lineage + [model])]
+        for path in (root / "overall.yaml", *model_files, root / "dataset" / f"{dataset}.yaml"):
             if path.is_file():
                 loaded = self._update_internal_config_dict(str(path)) or {}
                 if path.parent.name == "dataset":
@@ -59,13 +156,19 @@ class Config(RecBoleConfig):
             if isinstance(value, str) and not os.path.isabs(value):
                 self.final_config_dict[key] = os.path.abspath(value)
         super()._set_default_parameters()
+        if self.final_config_dict.get("loss_type") == "SS":
+            # sampled softmax (recbole_tpad.losses): pointwise input, like RecBole's CE
+            if self.final_config_dict.get("train_neg_sample_args") is not None:
+                raise ValueError("loss_type SS samples its own negatives: set train_neg_sample_args: ~")
+            self.final_config_dict["MODEL_INPUT_TYPE"] = InputType.POINTWISE
 
 
 def parse_cli_values(pairs):
     """``["--epochs=3", "--fusion=gate"]`` -> ``{"epochs": 3, "fusion": "gate"}``.
 
-    Values are read as RecBole reads its own command line (numbers, lists, dicts, booleans,
-    ``None``), so ``--topk=[5,10]`` works as it does for ``run_recbole``.
+    Values are read as Python literals (numbers, lists, dicts, booleans, ``None``), so
+    ``--topk=[5,10]`` works as it does for ``run_recbole``; nothing is evaluated
+    (:func:`read_value`). Unknown keys and impossible values are refused (:func:`check_values`).
     """
     raw = {}
     for pair in pairs:
@@ -75,4 +178,4 @@ def parse_cli_values(pairs):
         if not key:
             raise ValueError(f"cannot read argument {pair!r}: the key is empty")
         raw[key] = value
-    return RecBoleConfig._convert_config_dict(None, raw)
+    return {key: read_value(value) for key, value in raw.items()}

@@ -13,6 +13,25 @@ import math
 
 import torch
 
+#: Share of the test cases the tail (and the head) slice holds, about.
+TAIL_SHARE = 0.2
+#: Popularity buckets of the NDCG@10-by-popularity chart (equal numbers of test cases).
+N_BUCKETS = 5
+
+
+def training_item_counts(train_dataset, config):
+    """Training interactions per internal item id: each training row's target, plus the first
+    item of each sequence (the history of its one-item prefix, which is never a target)."""
+    item_field = config["ITEM_ID_FIELD"]
+    list_field = item_field + config["LIST_SUFFIX"]
+    inter = train_dataset.inter_feat
+    counts = torch.bincount(inter[item_field].long(), minlength=train_dataset.item_num)
+    if list_field in inter.columns:
+        first = inter[list_field][inter[config["ITEM_LIST_LENGTH_FIELD"]] == 1][:, 0].long()
+        counts += torch.bincount(first, minlength=train_dataset.item_num)
+    counts[0] = 0
+    return counts
+
 
 def items_seen_in_training(train_dataset, config):
     """Boolean mask over internal item ids: the item occurs in the training split, as a
@@ -26,6 +45,13 @@ def items_seen_in_training(train_dataset, config):
         seen[inter[list_field].long().flatten()] = True
     seen[0] = False
     return seen
+
+
+def share_threshold(counts, share=TAIL_SHARE, largest=False):
+    """The smallest count K with at least ``share`` of the cases at or below K (``largest``:
+    the largest K with at least ``share`` at or above it)."""
+    ordered = counts.sort(descending=largest).values
+    return int(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
 
 
 def case_metrics(ranks, topk):
@@ -49,10 +75,12 @@ def evaluate_by_target(trainer, train_data, test_data, config):
 
     if not isinstance(test_data, FullSortEvalDataLoader) or not test_data.is_sequential:
         return None
-    seen = items_seen_in_training(train_data._dataset, config).to(trainer.device)
+    source = getattr(train_data, "source_dataset", train_data._dataset)  # before one_row_per_sequence
+    seen = items_seen_in_training(source, config).to(trainer.device)
+    item_counts = training_item_counts(source, config).to(trainer.device)
     topk = list(config["topk"])
     trainer.model.eval()
-    per_case, cold = [], []
+    per_case, cold, target_counts = [], [], []
     for batch in test_data:
         _, scores, _, positive_i = trainer._full_sort_batch_eval(batch)
         positive_i = positive_i.to(scores.device)
@@ -62,12 +90,35 @@ def evaluate_by_target(trainer, train_data, test_data, config):
         ranks = torch.where(top.any(1), top.float().argmax(1), torch.full_like(positive_i, max(topk)))
         per_case.append({k: v.cpu() for k, v in case_metrics(ranks, topk).items()})
         cold.append((~seen[positive_i]).cpu())
+        target_counts.append(item_counts[positive_i].cpu())
     cold = torch.cat(cold)
+    target_counts = torch.cat(target_counts)
     metrics = {k: torch.cat([c[k] for c in per_case]) for k in per_case[0]}
-    groups = {"all": torch.ones_like(cold), "warm": ~cold, "cold": cold}
-    result = {"cases": {name: int(mask.sum()) for name, mask in groups.items()}}
+    tail_k = share_threshold(target_counts)
+    head_k = share_threshold(target_counts, largest=True)
+    groups = {"all": torch.ones_like(cold), "warm": ~cold, "cold": cold,
+              "tail": target_counts <= tail_k, "head": target_counts >= head_k}
+    result = {"cases": {name: int(mask.sum()) for name, mask in groups.items()},
+              "tail_max_train_count": tail_k, "head_min_train_count": head_k,
+              "buckets": popularity_buckets(target_counts, metrics["ndcg@10"] if "ndcg@10" in metrics
+                                            else None)}
     decimals = config["metric_decimal_place"]
     for name, mask in groups.items():
         result[name] = {k: (round(v[mask].mean().item(), decimals) if mask.any() else math.nan)
                         for k, v in metrics.items()}
     return result
+
+
+def popularity_buckets(target_counts, ndcg):
+    """Test cases in ``N_BUCKETS`` equal-sized groups by their target's training count:
+    ``[{"min_count", "max_count", "cases", "ndcg@10"}]`` (the popularity chart's data)."""
+    if ndcg is None or not len(target_counts):
+        return []
+    order = target_counts.argsort(stable=True)
+    out = []
+    for part in order.tensor_split(N_BUCKETS):
+        if len(part):
+            out.append({"min_count": int(target_counts[part].min()),
+                        "max_count": int(target_counts[part].max()), "cases": len(part),
+                        "ndcg@10": round(ndcg[part].mean().item(), 4)})
+    return out

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import torch
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_trainer, init_logger, init_seed, set_color
+from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_tpad.config import Config, available_datasets_with_properties
+from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings
+from recbole_tpad.losses import last_row_per_sequence, model_class_for
+from recbole_tpad.registry import get_trainer
+from recbole_tpad.trainer import plugin_trainer
 from recbole_tpad.runtime import peak_rss_mb
 
 
@@ -68,7 +71,8 @@ def prepare_features(config):
     Only the default file (``feature_file`` unset) is built: a file given explicitly is the
     user's (e.g. the pretrainer's output) and is checked, never replaced.
     """
-    if config["model"] != "TPAD" or not config["use_features"] or config["feature_file"]:
+    if config["model"] not in ("TPAD", "ContentKNN") or config["use_features"] is False \
+            or config["feature_file"]:
         return
     if not config["build_missing_features"] or config["feature_source"] != "text-minilm":
         return
@@ -84,12 +88,54 @@ def build_features(dataset, config_file_list=None, config_dict=None, force=False
     return _write_text_features(config, force)
 
 
+def one_row_per_sequence(config, train_data):
+    """The training loader over each user's or session's longest prefix only (``sequence_loss:
+    all`` takes the loss at every position of it, so the shorter prefixes would repeat it)."""
+    from recbole.data.utils import get_dataloader
+
+    dataset = train_data._dataset
+    kept = dataset.copy(dataset.inter_feat[last_row_per_sequence(dataset, config)])
+    getLogger().info(f"sequence_loss=all: {len(kept)} training sequences "
+                     f"(of {len(dataset)} prefixes), loss at every position")
+    loader = get_dataloader(config, "train")(config, kept, train_data._sampler,
+                                             shuffle=config["shuffle"])
+    loader.source_dataset = dataset  # every prefix: what the warm/cold/tail slices count
+    return loader
+
+
+def evaluation_cases(config, loader, phase, train_dataset):
+    """The valid or test loader without the cases the published protocol drops
+    (``exclude_history``: targets that repeat an item of their own history, which a ranking
+    without history items cannot hold; ``drop_cold_targets``: targets never seen in training)."""
+    from recbole.data.utils import get_dataloader
+
+    from recbole_tpad.evaluation import items_seen_in_training
+
+    dataset = loader._dataset
+    inter = dataset.inter_feat
+    targets = inter[config["ITEM_ID_FIELD"]].long()
+    keep = torch.ones(len(targets), dtype=torch.bool)
+    if config["exclude_history"]:
+        keep &= ~(inter[config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]] == targets.unsqueeze(1)).any(1)
+    if config["drop_cold_targets"]:
+        keep &= items_seen_in_training(train_dataset, config)[targets]
+    getLogger().info(f"{phase}: {int(keep.sum())} of {len(keep)} cases kept (exclude_history="
+                     f"{config['exclude_history']}, drop_cold_targets={config['drop_cold_targets']})")
+    kept = dataset.copy(inter[torch.nonzero(keep).squeeze(1)])
+    return get_dataloader(config, phase)(config, kept, loader._sampler, shuffle=False)
+
+
 def build_experiment(model, dataset, config_file_list=None, config_dict=None, log=False):
     """Config, data splits and trainer (holding the model) of one run, with the plugin's checks
     on the way: what :func:`run` trains and what the cost benchmark times. ``log`` sets up
     RecBole's log (console and ``log/``) from this config."""
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
+    metric, _, k = str(config["valid_metric"]).partition("@")
+    if k and int(k) not in config["topk"]:
+        raise ConfigError(f"valid_metric {config['valid_metric']} needs {k} in topk "
+                          f"(now {config['topk']}): add it, e.g. --topk=[{k},{max(config['topk'])}], "
+                          f"or choose --valid_metric={metric}@{config['topk'][0]}")
     init_seed(config["seed"], config["reproducibility"])
     if log:
         init_logger(config)
@@ -105,12 +151,19 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     if "full" in modes and max(config["topk"]) >= data.item_num:
         raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
                          f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
+    model_class = model_class_for(config, config.model_class)  # refuses impossible settings
     train_data, valid_data, test_data = data_preparation(config, data)
+    if config["exclude_history"] or config["drop_cold_targets"]:
+        valid_data = evaluation_cases(config, valid_data, "valid", train_data._dataset)
+        test_data = evaluation_cases(config, test_data, "test", train_data._dataset)
+    if config["sequence_loss"] == "all":
+        train_data = one_row_per_sequence(config, train_data)
 
     init_seed(config["seed"], config["reproducibility"])
-    model = config.model_class(config, train_data._dataset).to(config["device"])
+    model = model_class(config, train_data._dataset).to(config["device"])
     logger.info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer_class = plugin_trainer(get_trainer(config["MODEL_TYPE"], config["model"]), config)
+    trainer = trainer_class(config, model)
     return config, (train_data, valid_data, test_data), trainer
 
 
@@ -190,18 +243,26 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         return result
 
     trainer._train_epoch = timed_train_epoch
-    try:
-        best_valid_score, best_valid_result = trainer.fit(
-            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-            callback_fn=after_validation)
-        # from the last validated epoch's index, so a resumed run is judged by the whole run
-        capped = valid_curve and valid_curve[-1]["epoch"] + 1 >= config["epochs"]
-        stopped_by = "epoch cap" if capped else "early stopping"
-    except TimeBudgetReached as reached:
-        # the best model so far is saved (RecBole saves before the callback): test that one
-        logger.info(f"max_train_minutes={budget} reached after epoch {reached.args[0]}")
-        best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
-        stopped_by = "time budget"
+    if getattr(trainer.model, "training_free", False):  # e.g. ContentKNN: nothing to fit
+        saved = False
+        best_valid_result = trainer.evaluate(valid_data, load_best_model=False,
+                                             show_progress=config["show_progress"])
+        best_valid_score = best_valid_result[config["valid_metric"].lower()]
+        stopped_by = "no training"
+    else:
+        try:
+            best_valid_score, best_valid_result = trainer.fit(
+                train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+                callback_fn=after_validation)
+            # from the last validated epoch's index, so a resumed run is judged by the whole run
+            capped = valid_curve and valid_curve[-1]["epoch"] + 1 >= config["epochs"]
+            stopped_by = "epoch cap" if capped else "early stopping"
+        except TimeBudgetReached as reached:
+            # the best model so far is saved (RecBole saves before the callback): test that one
+            logger.info(f"max_train_minutes={budget} reached after epoch {reached.args[0]}")
+            best_valid_score = trainer.best_valid_score
+            best_valid_result = trainer.best_valid_result
+            stopped_by = "time budget"
     tic = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
@@ -246,13 +307,22 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
 
 
 def load_data_and_model(model_file):
-    """RecBole's ``load_data_and_model`` for checkpoints of any model, TPAD included."""
-    from recbole.quick_start import load_data_and_model as recbole_load
+    """``(config, model, dataset, train_data, valid_data, test_data)`` of a checkpoint this plugin
+    wrote (any model), as RecBole's function returns them. The checkpoint is read with
+    ``weights_only=True`` (:mod:`recbole_tpad.checkpoints`); the run is rebuilt from the settings
+    it records, and its weights are loaded into the rebuilt model."""
+    from recbole_tpad.checkpoints import load_checkpoint
 
-    from recbole_tpad.compat import trusted_checkpoint_loading
-
-    with trusted_checkpoint_loading():
-        return recbole_load(model_file)
+    state = load_checkpoint(model_file)
+    saved = state["config"]
+    values = dict(state["external_config"], data_path=str(Path(saved["data_path"]).parent),
+                  checkpoint_dir=saved["checkpoint_dir"])
+    values.pop("model", None), values.pop("dataset", None)
+    config, (train_data, valid_data, test_data), trainer = build_experiment(
+        saved["model"], saved["dataset"], config_dict=values)
+    trainer._load_weights(state, model_file)
+    trainer.model.eval()
+    return config, trainer.model, train_data._dataset, train_data, valid_data, test_data
 
 
 def format_results(results, metrics=None):

@@ -16,9 +16,11 @@ _RECBOLE_FAMILIES = (
 
 def plugin_models():
     """``{name: class}`` of the models this plugin adds."""
+    from recbole_tpad.model.content import ContentKNN
+    from recbole_tpad.model.sasrec_pub import SASRecPub
     from recbole_tpad.model.tpad import TPAD
 
-    return {"TPAD": TPAD}
+    return {"TPAD": TPAD, "SASRecPub": SASRecPub, "ContentKNN": ContentKNN}
 
 
 def recbole_models(family="sequential_recommender"):
@@ -53,3 +55,13 @@ def get_model(name):
         f"RecBole sequential models: {', '.join(recbole_models())}. "
         "Other RecBole families (general, context-aware, knowledge) are accepted by their class name too."
     )
+
+
+def get_trainer(model_type, model_name):
+    """The trainer class of a model: the plugin's ``<Model>Trainer`` if it has one, else RecBole's."""
+    from recbole.utils import get_trainer as recbole_get_trainer
+
+    from recbole_tpad import trainer
+
+    found = getattr(trainer, f"{model_name}Trainer", None)
+    return found or recbole_get_trainer(model_type, model_name)

@@ -105,6 +105,13 @@ def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkey
         # the split metrics are RecBole's own: the "all" group reproduces its test result
         for metric, value in result["test_result"].items():
             assert by_target["all"][metric] == pytest.approx(float(value), abs=2e-4)
+        # tail / head: about a fifth of the cases each, by the target's training count; cold
+        # targets (count 0) are in the tail; the buckets cover every case once
+        cases = by_target["cases"]
+        assert 0.2 * 900 <= cases["tail"] < 0.5 * 900 and 0.2 * 900 <= cases["head"] < 0.5 * 900
+        assert by_target["tail_max_train_count"] < by_target["head_min_train_count"]
+        assert sum(b["cases"] for b in by_target["buckets"]) == 900
+        assert by_target["buckets"][0]["max_count"] <= by_target["buckets"][-1]["min_count"]
     random_recall = 20 / 180
     assert tpad["test_result_by_target"]["cold"]["recall@20"] > 3 * random_recall
     assert sasrec["test_result_by_target"]["cold"]["recall@20"] < \

@@ -50,12 +50,26 @@ def test_unknown_choices_are_refused():
 
 
 def test_encoders_read_only_the_real_prefix():
+    from recbole_tpad.model.layers import SASRecSessionEncoder, gather_last
+
     torch.manual_seed(0)
-    for encoder in (GRUSessionEncoder(6, dropout=0.0), GatedGNNSessionEncoder(6, dropout=0.0)):
+    encoders = (GRUSessionEncoder(6, dropout=0.0), GatedGNNSessionEncoder(6, dropout=0.0),
+                SASRecSessionEncoder(6, 4, n_layers=2, n_heads=2, inner_size=6, dropout=0.0))
+    for encoder in encoders:
         encoder.eval()
         seq = torch.tensor([[3, 4, 0, 0]])
         emb = torch.randn(1, 4, 6)
         other = emb.clone()
         other[:, 2:] = torch.randn(1, 2, 6)  # padding positions hold anything
         length = torch.tensor([2])
-        assert torch.allclose(encoder(emb, seq, length), encoder(other, seq, length), atol=1e-6)
+
+        def session(x):  # causal encoders give a vector per position: the session is the last
+            out = encoder(x, seq, length)
+            return gather_last(out, length) if encoder.causal else out
+
+        assert torch.allclose(session(emb), session(other), atol=1e-6)
+        if encoder.causal:  # position 0 never sees position 1
+            changed = emb.clone()
+            changed[:, 1] = torch.randn(1, 6)
+            assert torch.allclose(encoder(emb, seq, length)[:, 0], encoder(changed, seq, length)[:, 0],
+                                  atol=1e-6)

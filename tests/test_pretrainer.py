@@ -85,7 +85,7 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     work = next((tmp_path / "b" / "pretrain").glob("demo-*"))
     import torch
 
-    log = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    log = torch.load(work / "checkpoint.pt", weights_only=True)["log"]
     assert [(r["stage"], r["step"]) for r in log] == \
         [("stage1", k) for k in range(1, 5)] + [("stage2", k) for k in range(1, 7)]
 
@@ -108,7 +108,7 @@ def test_a_killed_pretrain_process_resumes_from_its_checkpoint(tiny_llm, image_r
             import torch
 
             try:
-                state = torch.load(found[0], weights_only=False)
+                state = torch.load(found[0], weights_only=True)
             except Exception:  # being replaced at this very moment
                 state = {}
             if state.get("stage") == "stage2" and state["step"] >= 10:
@@ -120,7 +120,7 @@ def test_a_killed_pretrain_process_resumes_from_its_checkpoint(tiny_llm, image_r
     process.wait()
     import torch
 
-    killed_at = torch.load(checkpoint, weights_only=False)["step"]
+    killed_at = torch.load(checkpoint, weights_only=True)["step"]
     trainer = Pretrainer("demo", pretrain_config("demo", config_dict=dict(
         data_path=str(image_root), checkpoint_dir=str(tmp_path), stage1_steps=2, stage2_steps=400,
         checkpoint_every=5, show_progress=False, threads=1, lora_top_layers=2, stage2_batch=16)),
@@ -142,7 +142,7 @@ def test_ablation_switches(tiny_llm, image_root, tmp_path):
     work = next((tmp_path / "use_hmie" / "pretrain").glob("demo-*"))
     import torch
 
-    rows = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    rows = torch.load(work / "checkpoint.pt", weights_only=True)["log"]
     assert all(r["hmie_item"] == 0 for r in rows if r["stage"] == "stage2")
 
 
@@ -193,7 +193,7 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path):
     import torch
 
     work = next((tmp_path / "pretrain").glob("demo-*"))
-    rows = [r for r in torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    rows = [r for r in torch.load(work / "checkpoint.pt", weights_only=True)["log"]
             if r["stage"] == "stage2"]
     first = np.mean([r["next"] for r in rows[:10]])
     last = np.mean([r["next"] for r in rows[-10:]])

@@ -60,7 +60,7 @@ def test_checkpoint_reloads_with_load_data_and_model(run_config):
     config, model, dataset, train_data, valid_data, test_data = load_data_and_model(
         result["saved_model_file"])
     assert type(model).__name__ == "TPAD" and config["model"] == "TPAD"
-    saved = torch.load(result["saved_model_file"], weights_only=False)["state_dict"]
+    saved = torch.load(result["saved_model_file"], weights_only=True)["state_dict"]
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
     assert Path(result["saved_model_file"]).with_suffix(".json").is_file()
 
@@ -144,12 +144,12 @@ def test_interrupted_run_resumes_after_its_last_epoch(run_config):
 
     first = run("TPAD", "demo", config_dict=dict(run_config, epochs=2))
     latest = first["latest_checkpoint"]
-    assert torch.load(latest, weights_only=False)["epoch"] == 1
+    assert torch.load(latest, weights_only=True)["epoch"] == 1
     resumed = run("TPAD", "demo", config_dict=dict(run_config, epochs=3), resume_file=latest)
     assert resumed["epochs_run"] == 1  # only epoch index 2 was trained
     assert resumed["stopped_by"] == "epoch cap"  # judged by the whole run, not this call's one epoch
     assert resumed["saved_model_file"] == first["saved_model_file"]  # best model stays apart
-    assert torch.load(resumed["latest_checkpoint"], weights_only=False)["epoch"] == 2
+    assert torch.load(resumed["latest_checkpoint"], weights_only=True)["epoch"] == 2
     assert finite_metrics(resumed)
 
 

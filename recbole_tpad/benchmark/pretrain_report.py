@@ -42,7 +42,7 @@ def main(argv=None):
         print(f"error: {work} holds no finished run; run --stage=pretrain first", file=sys.stderr)
         return 2
     summary = json.loads(summary_path.read_text())
-    log = torch.load(work / "checkpoint.pt", weights_only=False)["log"]
+    log = torch.load(work / "checkpoint.pt", weights_only=True)["log"]
     s1 = [r for r in log if r["stage"] == "stage1"]
     s2 = [r for r in log if r["stage"] == "stage2"]
     out = Path(args.out)

@@ -15,12 +15,15 @@ import json
 import statistics
 from pathlib import Path
 
+#: Plugin models that score items from their content features.
+CONTENT_MODELS = ("TPAD", "ContentKNN")
+
+
 def is_id_only(result):
     """Items are ID vectors only: nothing is trained for an item never seen in training."""
     settings = result.get("settings", {})
-    return result.get("base_model", result["model"]) != "TPAD" or settings.get("use_features") is False
-
-
+    return (result.get("base_model", result["model"]) not in CONTENT_MODELS
+            or settings.get("use_features") is False)
 
 
 def is_tpad(result):
@@ -102,6 +105,8 @@ def cold_table(groups):
             continue
         cases = parts[0]["cases"]
         how = "untrained ID vector: cannot rank cold items" if is_id_only(runs[0]) else "content features"
+        if runs[0].get("base_model") == "ContentKNN":
+            how = "content similarity (no training)"
         if is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
             how = "features + untrained ID vector"
         rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "
@@ -111,6 +116,75 @@ def cold_table(groups):
         return ""
     return "\n".join(["| model | warm cases | cold cases | warm Recall@20 | cold Recall@20 | warm NDCG@10 "
                       "| cold NDCG@10 | a cold item is scored by |", "|---|---|---|---|---|---|---|---|"] + rows)
+
+
+def slice_table(groups):
+    """Test NDCG@10 and Recall@20 on the tail and head slices (targets by training count)."""
+    rows, thresholds = [], None
+    for model, runs in groups.items():
+        parts = [r.get("test_result_by_target") for r in runs]
+        if not all(parts) or "tail" not in parts[0]:
+            continue
+        thresholds = thresholds or parts[0]
+        rows.append(f"| {model} | {cell([p['all']['ndcg@10'] for p in parts])} | "
+                    f"{cell([p['tail']['ndcg@10'] for p in parts])} | {cell([p['tail']['recall@20'] for p in parts])} | "
+                    f"{cell([p['head']['ndcg@10'] for p in parts])} | {cell([p['head']['recall@20'] for p in parts])} |")
+    if not rows:
+        return ""
+    cases = thresholds["cases"]
+    return "\n".join([
+        f"Tail: the {cases['tail']} test cases ({100 * cases['tail'] / cases['all']:.0f}%) whose target has at "
+        f"most {thresholds['tail_max_train_count']} training interactions (cold targets included); head: the "
+        f"{cases['head']} cases ({100 * cases['head'] / cases['all']:.0f}%) whose target has at least "
+        f"{thresholds['head_min_train_count']}. The thresholds are chosen so that each slice holds about "
+        "20% of the test cases.", "",
+        "| model | all NDCG@10 | tail NDCG@10 | tail Recall@20 | head NDCG@10 | head Recall@20 |",
+        "|---|---|---|---|---|---|"] + rows)
+
+
+def plot_popularity(groups, path):
+    """Test NDCG@10 by target-popularity bucket (equal numbers of test cases per bucket)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {}
+    for model, runs in groups.items():
+        parts = [r.get("test_result_by_target") for r in runs]
+        if all(parts) and parts[0].get("buckets"):
+            buckets = parts[0]["buckets"]
+            series[model] = (buckets, [mean_std([p["buckets"][k]["ndcg@10"] for p in parts])[0]
+                                       for k in range(len(buckets))])
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (model, (buckets, values)) in enumerate(series.items()):
+        ax.plot(range(len(values)), values, marker="o", color=plt.cm.tab20(k % 20), label=model,
+                linewidth=2 if is_tpad(groups[model][0]) else 1.2)
+    buckets = next(iter(series.values()))[0]
+    ax.set_xticks(range(len(buckets)), [f"{b['min_count']}-{b['max_count']}" for b in buckets])
+    ax.set_xlabel("training interactions of the target item (bucket of 20% of test cases)")
+    ax.set_ylabel("test NDCG@10")
+    dataset = next(iter(groups.values()))[0]["dataset"]
+    ax.set_title(f"{dataset}: NDCG@10 from rare to popular targets")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def protocol_line(results):
+    """How the test cases were ranked, as the runs' settings say."""
+    settings = results[0].get("settings", {})
+    if settings.get("exclude_history") and settings.get("drop_cold_targets"):
+        return ("Protocol: the eSASRec benchmark's (RecTools): items of the user's own history are never "
+                "ranked, and test cases whose target never occurs in training are dropped "
+                "(`exclude_history: True`, `drop_cold_targets: True`).")
+    return ("Protocol: RecBole's: every item is ranked, history items included, and every test case "
+            "counts (`exclude_history: False`, `drop_cold_targets: False`).")
 
 
 def pretraining_seconds(result):
@@ -238,6 +312,7 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
     write_csvs(groups, metrics, out, stem)
     bars = plot_bars(groups, out / f"{stem}.png")
     curves = plot_curves(groups, out / f"{stem}-curves.png")
+    popularity = plot_popularity(groups, out / f"{stem}-popularity.png")
     machines = sorted({r.get("machine") or r.get("device", "?") for r in results})
     threads = sorted({str(r.get("torch_threads")) for r in results})
     parts = [f"# {dataset}", "", f"Command: `{command}`", "",
@@ -245,7 +320,8 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
              f"Test metrics of the epoch with the best valid NDCG@10; full ranking over all items. "
              f"Epochs are capped by `epochs`, early stopping (`stopping_step`) and, where set, "
              f"`max_train_minutes`; see the validation curves below. Measured on: "
-             f"{'; '.join(machines)} (torch threads per run: {', '.join(threads)}). {note}".strip(), ""]
+             f"{'; '.join(machines)} (torch threads per run: {', '.join(threads)}). {note}".strip(), "",
+             protocol_line(results), ""]
     if missing:
         parts += [f"**Not in the table (failed; see their unit.log):** {', '.join(missing)}", ""]
     versus = versus_best_baseline(groups)
@@ -258,6 +334,11 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
                   "(as a target or in a history). ID-only models have no trained vector for such "
                   "an item, so they cannot rank it; TPAD scores it from its content features.", "",
                   cold, ""]
+    slices = slice_table(groups)
+    if slices:
+        parts += ["## Tail and head test cases", "", slices, ""]
+        if popularity:
+            parts += [f"![NDCG@10 by target popularity]({popularity.name})", ""]
     cost = cost_lines(groups)
     if cost:
         parts += ["## Cost, as each run recorded it", ""] + cost + [
@@ -272,3 +353,45 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
     path = out / f"{stem}.md"
     path.write_text("\n".join(parts))
     return path
+
+
+def load_runs(out_dir, dataset, labels, seeds=None, tag=""):
+    """Stored results of ``labels`` (every seed found, or ``seeds``), in that order."""
+    found = []
+    folder = Path(out_dir) / "runs" / dataset
+    for label in labels:
+        name = f"{label}{'-' + tag if tag else ''}"
+        paths = [folder / f"{name}-s{seed}.json" for seed in seeds] if seeds else sorted(
+            folder.glob(f"{name}-s*.json"))
+        paths = [p for p in paths if p.is_file() and p.stem.rsplit("-s", 1)[0] == name]
+        if not paths:
+            raise FileNotFoundError(f"no stored result for {name} in {folder}")
+        found += [json.loads(p.read_text()) for p in paths]
+    return found
+
+
+def main(argv=None):
+    """``python -m recbole_tpad.benchmark.report --dataset=D --models=A,B``: the report from stored
+    runs alone (units made by several compare calls or machines), without running anything."""
+    import argparse
+    import shlex
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--models", required=True, help="labels, comma-separated, in table order")
+    parser.add_argument("--out", default="results")
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--seeds", default="", help="comma-separated (default: every stored seed)")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s] or None
+    results = load_runs(args.out, args.dataset, args.models.split(","), seeds, args.tag)
+    command = "python -m recbole_tpad.benchmark.report " + shlex.join(
+        argv if argv is not None else sys.argv[1:])
+    print(write_report(results, args.dataset, args.out, args.tag, command, args.note).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -218,7 +218,7 @@ class Pretrainer:
         path = self.work_dir / "checkpoint.pt"
         if not path.is_file():
             return None, 0
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=True)  # tensors, numbers, lists only: no pickle
         params = dict(self.backbone.lora_host().named_parameters())
         with torch.no_grad():
             for name, value in state["lora"].items():

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 ADAPTERS = ("linear", "mlp", "moe")
 FUSIONS = ("sum", "concat", "gate", "residual")
-ENCODERS = ("transformer", "gru", "gnn")
+ENCODERS = ("transformer", "sasrec", "gru", "gnn")
 
 
 class FeatureAdapter(nn.Module):
@@ -86,7 +86,9 @@ def gather_last(output, lengths):
 
 
 class TransformerSessionEncoder(nn.Module):
-    """SASRec-style causal self-attention; the session is its last position's output."""
+    """SASRec-style causal self-attention; an output per position (position t sees items <= t)."""
+
+    causal = True
 
     def __init__(self, dim, max_len, n_layers=2, n_heads=2, inner_size=256, dropout=0.2,
                  attn_dropout=0.2, hidden_act="gelu", layer_norm_eps=1e-12):
@@ -105,11 +107,61 @@ class TransformerSessionEncoder(nn.Module):
         mask = (item_seq != 0).unsqueeze(1).unsqueeze(2)
         mask = torch.tril(mask.expand(-1, -1, item_seq.size(1), -1))
         mask = torch.where(mask, 0.0, -10000.0)
-        return gather_last(self.encoder(x, mask, output_all_encoded_layers=False)[-1], lengths)
+        return self.encoder(x, mask, output_all_encoded_layers=False)[-1]
+
+
+class SASRecBlock(nn.Module):
+    """The SASRec author's block (pre-LN; the normalised query is the residual), with PyTorch's
+    multi-head attention, as RecTools' SASRec used by the eSASRec benchmark."""
+
+    def __init__(self, dim, n_heads, inner_size, dropout):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(dim, n_heads, dropout, batch_first=True)
+        self.q_norm = nn.LayerNorm(dim)
+        self.ff_norm = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, inner_size), nn.ReLU(), nn.Dropout(dropout),
+                                nn.Linear(inner_size, dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, causal_mask):
+        q = self.q_norm(x)
+        x = q + self.attention(q, x, x, attn_mask=causal_mask, need_weights=False)[0]
+        ff_input = self.ff_norm(x)
+        return ff_input + self.dropout(self.ff(ff_input))
+
+
+class SASRecSessionEncoder(nn.Module):
+    """SASRec as published and benchmarked (Kang & McAuley 2018; RecTools / eSASRec): pre-LN
+    blocks, a final LayerNorm, padding zeroed before every block, and learnable positions counted
+    back from the last item (the last item is always position 0, whatever the length).
+    An output per position (position t sees items <= t)."""
+
+    causal = True
+
+    def __init__(self, dim, max_len, n_layers=1, n_heads=1, inner_size=64, dropout=0.2):
+        super().__init__()
+        self.position = nn.Embedding(max_len, dim)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(SASRecBlock(dim, n_heads, inner_size, dropout)
+                                    for _ in range(n_layers))
+        self.last_norm = nn.LayerNorm(dim, eps=1e-8)
+
+    def forward(self, item_emb, item_seq, lengths):
+        length = item_seq.size(1)
+        steps = torch.arange(length, device=item_seq.device)
+        back = (lengths.unsqueeze(1) - 1 - steps).clamp(min=0)  # 0 at the last item
+        x = self.dropout(item_emb + self.position(back))
+        keep = (item_seq != 0).unsqueeze(-1).to(x.dtype)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
+        for block in self.blocks:
+            x = block(x * keep, causal)
+        return self.last_norm(x * keep)
 
 
 class GRUSessionEncoder(nn.Module):
-    """GRU4Rec-style recurrent encoder; the session is its last step's output."""
+    """GRU4Rec-style recurrent encoder; an output per step (step t sees items <= t)."""
+
+    causal = True
 
     def __init__(self, dim, n_layers=1, dropout=0.2):
         super().__init__()
@@ -119,7 +171,7 @@ class GRUSessionEncoder(nn.Module):
 
     def forward(self, item_emb, item_seq, lengths):
         output, _ = self.gru(self.dropout(item_emb))
-        return gather_last(self.dense(output), lengths)
+        return self.dense(output)
 
 
 class GatedGNNSessionEncoder(nn.Module):
@@ -128,8 +180,11 @@ class GatedGNNSessionEncoder(nn.Module):
     Positions holding the same item are one node of SR-GNN's graph: the adjacency
     ``S T S^T`` (S: same-item matrix, T: next-position transitions) gives every copy of an item
     the merged in/out edges, so the result equals SR-GNN's without its per-batch numpy loop.
-    The session is SR-GNN's: soft attention over positions, concatenated with the last item.
+    The session is SR-GNN's: soft attention over positions, concatenated with the last item,
+    one vector per session (not causal).
     """
+
+    causal = False
 
     def __init__(self, dim, steps=1, dropout=0.2):
         super().__init__()
@@ -179,6 +234,10 @@ def build_session_encoder(kind, dim, config):
             dim, config["MAX_ITEM_LIST_LENGTH"], config["n_layers"], config["n_heads"],
             config["inner_size"], config["hidden_dropout_prob"], config["attn_dropout_prob"],
             config["hidden_act"], config["layer_norm_eps"])
+    if kind == "sasrec":
+        return SASRecSessionEncoder(
+            dim, config["MAX_ITEM_LIST_LENGTH"], config["n_layers"], config["n_heads"],
+            config["inner_size"], config["hidden_dropout_prob"])
     if kind == "gru":
         return GRUSessionEncoder(dim, config["gru_layers"], config["hidden_dropout_prob"])
     if kind == "gnn":

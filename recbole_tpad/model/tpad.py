@@ -40,8 +40,8 @@ class TPAD(SequentialRecommender):
         self.use_features = config["use_features"]
         if not (self.use_id_embedding or self.use_features):
             raise ValueError("TPAD needs use_id_embedding or use_features (or both) set to True")
-        if config["loss_type"] != "CE":
-            raise ValueError(f"TPAD trains with loss_type CE over all items, not {config['loss_type']!r}")
+        if config["loss_type"] != "CE":  # loss_type SS is recbole_tpad.losses' subclass
+            raise ValueError(f"TPAD trains with loss_type CE or SS, not {config['loss_type']!r}")
 
         if self.use_id_embedding:
             self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
@@ -59,8 +59,15 @@ class TPAD(SequentialRecommender):
             self.fusion = Fusion(self.dim, config["fusion"])
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         self.loss_fct = nn.CrossEntropyLoss()
+        self.item_dropout = config["item_dropout"] or 0.0
         self.initializer_range = config["initializer_range"]
         self.apply(self._init_weights)
+        if config["weight_init"] == "xavier":  # RecTools' SASRec: every matrix xavier-normal
+            for parameter in self.parameters():
+                if parameter.dim() > 1:
+                    nn.init.xavier_normal_(parameter)
+        elif config["weight_init"] not in (None, "normal"):
+            raise ValueError(f"weight_init={config['weight_init']!r}: use normal or xavier")
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -74,18 +81,25 @@ class TPAD(SequentialRecommender):
     def item_representations(self):
         """``[n_items, dim]``: every item's fused representation (row 0 is padding)."""
         if not self.use_features:
-            return self.item_embedding.weight
-        feat = self.adapter(self.item_features)
-        if not self.use_id_embedding:
-            return feat
-        return self.fusion(self.item_embedding.weight, feat)
+            items = self.item_embedding.weight
+        else:
+            items = self.adapter(self.item_features)
+            if self.use_id_embedding:
+                items = self.fusion(self.item_embedding.weight, items)
+        # item_dropout: dropout on the item table in training, for inputs and scores alike
+        return F.dropout(items, self.item_dropout, self.training) if self.item_dropout else items
 
     def forward(self, item_seq, item_seq_len, items=None):
         items = self.item_representations() if items is None else items
         # F.embedding, not items[item_seq]: the same lookup, but its backward is the embedding
         # kernel; indexing's backward (index_put with accumulate) took 84% of a GPU step,
         # since most positions are the padding id. Padding rows get no gradient, as in SASRec.
-        return self.encoder(F.embedding(item_seq, items, padding_idx=0), item_seq, item_seq_len)
+        output = self.encoder(F.embedding(item_seq, items, padding_idx=0), item_seq, item_seq_len)
+        if not self.encoder.causal:
+            return output  # one vector per session already
+        # through gather_indexes, as RecBole's models, so recbole_tpad.losses can train on
+        # every position (sequence_loss: all)
+        return self.gather_indexes(output, item_seq_len - 1)
 
     def calculate_loss(self, interaction):
         items = self.item_representations()

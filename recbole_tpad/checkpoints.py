@@ -1,0 +1,130 @@
+"""Checkpoints that load without unpickling: RecBole's trainer state, saved so that
+``torch.load(weights_only=True)`` reads it.
+
+RecBole pickles its whole ``Config`` (classes included) into every checkpoint, so loading one
+needs ``weights_only=False``: a crafted file would run code. The plugin's trainers
+(:func:`recbole_tpad.trainer.plugin_trainer`) save the same state with the config as JSON text
+and tensors, ints, floats and lists only, write it to a temporary file and rename it (a kill
+during the save keeps the previous file), and read checkpoints with ``weights_only=True``. A
+checkpoint in RecBole's own pickled format is refused with the reason, never loaded.
+"""
+
+import json
+import os
+import pickle
+import random
+import zipfile
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "recbole-tpad-checkpoint/1"
+#: Settings a resumed run may change (how long and how verbosely it runs, where files go);
+#: any other difference from the checkpoint's settings is refused, naming the keys.
+RESUMABLE_CHANGES = frozenset({
+    "epochs", "max_train_minutes", "stopping_step", "show_progress", "state", "checkpoint_dir",
+    "data_path", "eval_batch_size", "gpu_id", "use_gpu", "device", "worker", "log_wandb",
+    "saved", "validate_dataset", "build_missing_features"})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that must not be loaded; the message names the file and the fix."""
+
+
+def _plain(value):
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def plain_settings(config):
+    """The run's settings as JSON values: what the checkpoint records and resume compares."""
+    return {k: _plain(v) for k, v in config.final_config_dict.items()}
+
+
+def rng_state():
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_version": random.getstate()[0],
+             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+             "numpy_pos": int(np_state[2]), "numpy_has_gauss": int(np_state[3]),
+             "numpy_gauss": float(np_state[4])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), None))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+                         state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, trainer, epoch):
+    """Write ``trainer``'s state atomically (temporary file, then rename)."""
+    path = Path(path)
+    state = {
+        "format": FORMAT,
+        "config": json.dumps(plain_settings(trainer.config)),
+        "external_config": json.dumps(_plain(trainer.config.external_config_dict)),
+        "epoch": int(epoch),
+        "cur_step": int(trainer.cur_step),
+        "best_valid_score": float(trainer.best_valid_score),
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
+        "rng": rng_state(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """A plugin checkpoint's state, read with ``weights_only=True``; its config as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint. Give the saved/<run>.pth or "
+                              "saved/<run>-latest.pth that a training run wrote.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused: it holds Python objects that only an unpickler that runs code "
+            f"could load ({str(error).splitlines()[0][:160]}). recbole-tpad never loads such "
+            "files; it reads only the checkpoints its own runs write (RecBole's own pickled "
+            "checkpoints included): re-train the model with this version.") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise CheckpointError(f"{path}: unreadable or cut short ({type(error).__name__}: "
+                              f"{str(error)[:160]}); use the run's other checkpoint "
+                              "(-latest.pth or .pth) or re-train.") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a recbole-tpad checkpoint (format "
+                              f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}, "
+                              f"expected {FORMAT!r}); re-train the model with this version.")
+    state["config"] = json.loads(state["config"])
+    state["external_config"] = json.loads(state.get("external_config", "{}"))
+    return state
+
+
+def differing_settings(saved, config):
+    """``{key: (checkpoint's value, this run's value)}`` for settings a resume may not change."""
+    now = plain_settings(config)
+    return {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
+            if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}

@@ -1,0 +1,70 @@
+"""Checkpoints are read without unpickling (issue: a crafted --resume file ran code)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from recbole_tpad.checkpoints import CheckpointError, load_checkpoint
+from recbole_tpad.quick_start import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import run_recbole_tpad  # noqa: E402
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_crafted_resume_file_is_refused_and_runs_nothing(run_config, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil-latest.pth"
+    torch.save({"config": _Payload(marker), "epoch": 0}, evil)
+    argv = ["--model=GRU4Rec", "--dataset=demo", f"--resume={evil}"] + \
+        [f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
+    assert run_recbole_tpad.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and str(evil) in err and "Traceback" not in err
+    assert not marker.exists()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_plugin_checkpoints_load_with_weights_only(run_config):
+    result = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=1))
+    for path in (result["saved_model_file"], result["latest_checkpoint"]):
+        state = torch.load(path, weights_only=True)  # no pickle of objects at all
+        assert state["format"].startswith("recbole-tpad-checkpoint")
+        assert load_checkpoint(path)["config"]["model"] == "GRU4Rec"
+    assert not list(Path(result["latest_checkpoint"]).parent.glob("*.part"))
+
+
+def test_truncated_missing_and_mismatched_resume_files_get_one_clear_line(run_config, tmp_path, capsys):
+    first = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=1))
+    latest = Path(first["latest_checkpoint"])
+    cut = tmp_path / "cut-latest.pth"
+    cut.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
+    base = [f"--{k}={v}" for k, v in dict(run_config, epochs=2).items()]
+    cases = [(cut, [], "cut short"), (tmp_path / "missing.pth", [], "no such checkpoint"),
+             (latest, ["--learning_rate=0.05"], "learning_rate: 0.005 in the checkpoint, 0.05 now")]
+    for path, extra, says in cases:
+        assert run_recbole_tpad.main(["--model=GRU4Rec", "--dataset=demo", f"--resume={path}"]
+                                     + base + extra) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+
+
+def test_pickle_is_what_is_refused(tmp_path):
+    path = tmp_path / "recbole-style.pth"
+    torch.save({"config": _Payload(tmp_path / "x")}, path)
+    with pytest.raises(CheckpointError, match="never loads such files"):
+        load_checkpoint(path)
