@@ -82,6 +82,19 @@ def main_table(groups, metrics):
     return "\n".join(lines)
 
 
+def verdict(a_runs, b_runs, metric="ndcg@10"):
+    """In words: a win, a loss or a tie (a difference under 2 std of either row), or not
+    decided when either row has a single seed."""
+    a, a_std = mean_std([r["test_result"].get(metric) for r in a_runs])
+    b, b_std = mean_std([r["test_result"].get(metric) for r in b_runs])
+    if a_std is None or b_std is None:
+        return "one seed on a side: not decided"
+    spread = 2 * max(a_std, b_std)
+    if abs(a - b) < spread:
+        return f"a tie (the gap is under 2 std = {spread:.4f})"
+    return f"{'better' if a > b else 'worse'} by more than 2 std ({spread:.4f})"
+
+
 def versus_best_baseline(groups, metric="ndcg@10"):
     """Lines saying where each TPAD variant stands against the best non-TPAD model."""
     means = {m: mean_std([r["test_result"].get(metric) for r in runs])[0] for m, runs in groups.items()}
@@ -89,10 +102,12 @@ def versus_best_baseline(groups, metric="ndcg@10"):
     if not baselines:
         return []
     best = max(baselines, key=baselines.get)
-    lines = [f"Best baseline by test {metric}: **{best}** ({baselines[best]:.4f})."]
+    lines = [f"Best baseline by test {metric}: **{best}** ({baselines[best]:.4f}, "
+             f"{len(groups[best])} seed(s))."]
     for model, value in means.items():
         if is_tpad(groups[model][0]) and value is not None and baselines[best] > 0:
-            lines.append(f"- {model}: {value:.4f}, {100 * (value / baselines[best] - 1):+.1f}% vs {best}")
+            lines.append(f"- {model}: {value:.4f}, {100 * (value / baselines[best] - 1):+.1f}% vs {best}: "
+                         f"{verdict(groups[model], groups[best], metric)}")
     return lines
 
 
