@@ -7,12 +7,14 @@ Examples:
     python run_recbole_tpad.py --stage=features --dataset=amazon-sports
     python run_recbole_tpad.py --stage=pretrain --dataset=demo
     python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=tpad-zU
+    python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=ID1,ID2 --topk=10
 
 Any further --key=value overrides a config value (see properties/ and RecBole's docs).
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def build_parser():
@@ -26,17 +28,26 @@ def build_parser():
                              "(default); a 'dataset:' in --config_files is used if not given")
     parser.add_argument("--config_files", default=None,
                         help="yaml files applied after properties/, separated by spaces or commas")
-    parser.add_argument("--stage", choices=["train", "features", "pretrain"], default="train",
+    parser.add_argument("--stage", choices=["train", "features", "pretrain", "recommend"], default="train",
                         help="train: train and test the model (default); features: build the "
                              "text-encoder feature file TPAD reads; pretrain: run TPAD's MLLM "
                              "pretrainer (properties/pretrain/) and write the tpad-zU/zK/zT "
-                             "feature files (then train with --feature_source=tpad-zU)")
+                             "feature files (then train with --feature_source=tpad-zU); recommend: "
+                             "top-K items for sessions from a trained checkpoint")
     parser.add_argument("--resume", default=None,
                         help="continue an interrupted run: saved/<run>-latest.pth (after the last "
                              "validated epoch) or saved/<run>.pth (after the best one)")
     parser.add_argument("--no-save", action="store_true", help="keep no checkpoint (test the last epoch)")
     parser.add_argument("--force", action="store_true", help="--stage=features: rebuild even if current")
     parser.add_argument("--list-models", action="store_true", help="print the models that can be run")
+    recommend = parser.add_argument_group("--stage=recommend")
+    recommend.add_argument("--checkpoint", help="a checkpoint a training run wrote (saved/X.pth)")
+    recommend.add_argument("--session", help="item ids of one session, oldest first, comma-separated")
+    recommend.add_argument("--sessions", help="a file with one session a line (batch scoring)")
+    recommend.add_argument("--out", help="--sessions: write the results here (.json, else TSV)")
+    recommend.add_argument("--topk", type=int, default=10, help="how many items (default 10)")
+    recommend.add_argument("--exclude-seen", action="store_true", help="drop the session's own items")
+    recommend.add_argument("--strict", action="store_true", help="refuse unknown item ids instead of skipping them")
     return parser
 
 
@@ -69,6 +80,8 @@ def main(argv=None):
         print("plugin:", ", ".join(plugin_models()))
         print("RecBole sequential:", ", ".join(recbole_models()))
         return 0
+    if args.stage == "recommend":
+        return recommend_stage(args)
     try:
         config_dict = parse_cli_values(extra)
     except ValueError as error:
@@ -96,6 +109,46 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_results([result]))
+    return 0
+
+
+def recommend_stage(args):
+    """``--stage=recommend``: print (or write) the top-K items of sessions from a checkpoint."""
+    import time
+
+    from recbole_tpad.checkpoints import CheckpointError
+    from recbole_tpad.data.features import FeatureFileError
+    from recbole_tpad.recommend import (Recommender, RecommendError, read_sessions,
+                                        write_results)
+
+    if not args.checkpoint or bool(args.session is not None) == bool(args.sessions):
+        print("error: --stage=recommend needs --checkpoint=saved/X.pth and either --session=ID1,ID2 "
+              "or --sessions=FILE", file=sys.stderr)
+        return 2
+    try:
+        sessions = ([[t for t in args.session.split(",") if t.strip()]] if args.session is not None
+                    else read_sessions(args.sessions))
+        recommender = Recommender.from_checkpoint(args.checkpoint)
+        print(f"loaded {args.checkpoint} ({recommender.config['model']} on "
+              f"{recommender.config['dataset']}) in {recommender.load_seconds:.1f}s", file=sys.stderr)
+        tic = time.perf_counter()
+        results = recommender.recommend_batch(sessions, args.topk, args.exclude_seen, args.strict)
+        seconds = time.perf_counter() - tic
+    except (CheckpointError, RecommendError, FeatureFileError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(sessions)} session(s) in {seconds:.2f}s ({len(sessions) / max(seconds, 1e-9):.0f} "
+          "sessions/s)", file=sys.stderr)
+    if args.sessions:
+        path = write_results(results, args.out or Path(args.sessions).with_suffix(".recommended.tsv"))
+        print(f"results: {path}")
+        return 0
+    result = results[0]
+    if result.fallback:
+        print("no known item in the session: the most popular items", file=sys.stderr)
+    print("| rank | item | score | title |\n|---|---|---|---|")
+    for rank, rec in enumerate(result.items, start=1):
+        print(f"| {rank} | {rec.item} | {rec.score:.4f} | {rec.title} |")
     return 0
 
 

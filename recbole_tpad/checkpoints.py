@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import random
+import warnings
 import zipfile
 from enum import Enum
 from pathlib import Path
@@ -103,13 +104,15 @@ def load_checkpoint(path, map_location="cpu"):
         raise CheckpointError(f"{path}: no such checkpoint. Give the saved/<run>.pth or "
                               "saved/<run>-latest.pth that a training run wrote.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol says nothing useful here
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path}: refused: it holds Python objects that only an unpickler that runs code "
-            f"could load ({str(error).splitlines()[0][:160]}). recbole-tpad never loads such "
-            "files; it reads only the checkpoints its own runs write (RecBole's own pickled "
-            "checkpoints included): re-train the model with this version.") from None
+            "could load. recbole-tpad never loads such files (RecBole's own checkpoints are "
+            "among them): it reads only the checkpoints its own runs write; re-train the model "
+            "with this version.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         raise CheckpointError(f"{path}: unreadable or cut short ({type(error).__name__}: "
                               f"{str(error)[:160]}); use the run's other checkpoint "

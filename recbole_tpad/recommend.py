@@ -1,0 +1,155 @@
+"""Recommend with a trained model: a session of item ids in, the top-K items out.
+
+    rec = Recommender.from_checkpoint("saved/SASRec-....pth")
+    rec.recommend(["B000ABC", "B000XYZ"], k=10)          # [Recommendation(item, score, title)]
+    rec.recommend_batch([["B000ABC"], ["B000XYZ"]], k=10)
+
+Any checkpoint the plugin's runs write works (TPAD, SASRecPub, RecBole's SASRec, GRU4Rec, ...):
+the run is rebuilt from the settings the checkpoint records (:func:`load_data_and_model`, which
+reads it with ``weights_only=True``) and scored by the model's own ``full_sort_predict``, so a
+session is ranked exactly as in evaluation. Item ids are the dataset's own tokens. An unknown id
+is skipped with a warning naming it (``strict=True`` refuses it); a session with no known item
+gets the most popular training items, and the result says so.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class RecommendError(ValueError):
+    """A session or request that cannot be answered; the message says why and what to do."""
+
+
+@dataclass
+class Recommendation:
+    item: str
+    score: float
+    title: str = ""
+
+
+@dataclass
+class SessionResult:
+    session: list
+    items: list
+    skipped: list
+    fallback: str = ""  # "popularity" when the session held no known item
+
+
+class Recommender:
+    def __init__(self, config, model, dataset, train_dataset, load_seconds=0.0):
+        self.config, self.model, self.dataset = config, model.eval(), dataset
+        self.load_seconds = load_seconds
+        field = config["ITEM_ID_FIELD"]
+        self.token_to_id = dataset.field2token_id[field]
+        self.id_to_token = dataset.field2id_token[field]
+        self.max_length = config["MAX_ITEM_LIST_LENGTH"]
+        self.seq_field = field + config["LIST_SUFFIX"]
+        self.len_field = config["ITEM_LIST_LENGTH_FIELD"]
+        from recbole_tpad.evaluation import training_item_counts
+
+        counts = training_item_counts(train_dataset, config).float()
+        counts[0] = -1
+        self.popularity = counts
+        from dataset_tools.atomic import read_item_table
+
+        items = read_item_table(Path(config["data_path"]), config["dataset"])
+        self.titles = {k: v.get("title", "") for k, v in items.items()}
+
+    @classmethod
+    def from_checkpoint(cls, path):
+        """Load a checkpoint and its dataset once (the slow part); then recommend many times."""
+        from recbole_tpad.quick_start import load_data_and_model
+
+        tic = time.perf_counter()
+        config, model, dataset, train_data, _, _ = load_data_and_model(path)
+        source = getattr(train_data, "source_dataset", train_data._dataset)
+        return cls(config, model, dataset, source, time.perf_counter() - tic)
+
+    def _ids(self, session, strict):
+        ids, skipped = [], []
+        for token in session:
+            token = str(token).strip()
+            if token in self.token_to_id and self.token_to_id[token] != 0:
+                ids.append(self.token_to_id[token])
+            elif strict:
+                raise RecommendError(f"unknown item id {token!r}: it is not in dataset "
+                                     f"{self.config['dataset']} (drop --strict to skip unknown ids)")
+            else:
+                skipped.append(token)
+        if skipped:
+            logger.warning("skipped unknown item id(s) %s: not in dataset %s",
+                           ", ".join(repr(t) for t in skipped), self.config["dataset"])
+        return ids[-self.max_length:], skipped
+
+    @torch.no_grad()
+    def recommend_batch(self, sessions, k=10, exclude_seen=False, strict=False):
+        """One :class:`SessionResult` per session, in order."""
+        from recbole.data.interaction import Interaction
+
+        if not isinstance(k, int) or k < 1:
+            raise RecommendError(f"k={k!r}: give a whole number of at least 1")
+        parsed = [self._ids(s, strict) for s in sessions]
+        known = [i for i, (ids, _) in enumerate(parsed) if ids]
+        scores = torch.empty(len(sessions), len(self.id_to_token))
+        if known:
+            seqs = torch.zeros(len(known), self.max_length, dtype=torch.long)
+            lengths = torch.zeros(len(known), dtype=torch.long)
+            for row, i in enumerate(known):
+                ids = parsed[i][0]
+                seqs[row, :len(ids)] = torch.tensor(ids)
+                lengths[row] = len(ids)
+            tensors = list(self.model.parameters()) + list(self.model.buffers())
+            device = tensors[0].device if tensors else torch.device("cpu")
+            batch = Interaction({self.seq_field: seqs, self.len_field: lengths}).to(device)
+            scores[known] = self.model.full_sort_predict(batch).view(len(known), -1).float().cpu()
+        results = []
+        for i, (ids, skipped) in enumerate(parsed):
+            row = scores[i] if ids else self.popularity.clone()
+            row[0] = -torch.inf
+            if exclude_seen and ids:
+                row[torch.tensor(ids)] = -torch.inf
+            top = torch.topk(row, min(k, len(row) - 1))
+            items = [Recommendation(self.id_to_token[j], float(v), self.titles.get(self.id_to_token[j], ""))
+                     for v, j in zip(top.values.tolist(), top.indices.tolist()) if v > -torch.inf]
+            if not ids:
+                logger.warning("session %d has no known item: recommending the most popular items", i)
+            results.append(SessionResult(list(sessions[i]), items, skipped, "" if ids else "popularity"))
+        return results
+
+    def recommend(self, session, k=10, exclude_seen=False, strict=False):
+        """The top-``k`` :class:`Recommendation` list for one session (item ids, oldest first)."""
+        return self.recommend_batch([session], k, exclude_seen, strict)[0].items
+
+
+def read_sessions(path):
+    """One session a line: item ids separated by commas, spaces or tabs; blank lines are empty
+    sessions (answered from popularity)."""
+    import re
+
+    with open(path, encoding="utf-8") as handle:
+        return [[t for t in re.split(r"[,\s]+", line.strip()) if t] for line in handle]
+
+
+def write_results(results, path):
+    """``.json`` (a list of {session, items: [{item, score, title}], skipped, fallback}) or a TSV
+    (session index, rank, item, score, title)."""
+    import json
+
+    path = Path(path)
+    if path.suffix == ".json":
+        path.write_text(json.dumps([{"session": r.session, "skipped": r.skipped, "fallback": r.fallback,
+                                     "items": [vars(x) for x in r.items]} for r in results], indent=1))
+        return path
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("session\trank\titem\tscore\ttitle\n")
+        for n, result in enumerate(results):
+            for rank, rec in enumerate(result.items, start=1):
+                title = rec.title.replace("\t", " ")
+                handle.write(f"{n}\t{rank}\t{rec.item}\t{rec.score:.6f}\t{title}\n")
+    return path

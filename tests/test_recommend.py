@@ -1,0 +1,76 @@
+"""Recommend with a trained checkpoint: the same ranking as evaluation, bad input handled."""
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from recbole_tpad.quick_start import run
+from recbole_tpad.recommend import Recommender, RecommendError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import run_recbole_tpad  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def checkpoints(demo_root, demo_features, tmp_path_factory):
+    from tests.conftest import FAST
+
+    folder = tmp_path_factory.mktemp("rec")
+    settings = dict(FAST, data_path=str(demo_root), checkpoint_dir=str(folder / "saved"),
+                    build_missing_features=False, epochs=2)
+    cwd = Path.cwd()
+    import os
+
+    os.chdir(folder)
+    try:
+        return {m: run(m, "demo", config_dict=settings)["saved_model_file"] for m in ("TPAD", "GRU4Rec")}
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("model", ["TPAD", "GRU4Rec"])
+def test_recommend_ranks_a_session_as_evaluation_does(model, checkpoints):
+    from recbole.data.interaction import Interaction
+
+    rec = Recommender.from_checkpoint(checkpoints[model])
+    session = [rec.id_to_token[i] for i in (5, 9, 17)]
+    top = rec.recommend(session, k=10)
+    assert len(top) == 10 and all(r.title for r in top)
+    # the model's own full-ranking scores for the same prefix
+    batch = Interaction({"item_id_list": torch.tensor([[5, 9, 17] + [0] * (rec.max_length - 3)]),
+                         "item_length": torch.tensor([3])})
+    with torch.no_grad():
+        scores = rec.model.full_sort_predict(batch).view(-1)
+    scores[0] = -torch.inf
+    assert [r.item for r in top] == [rec.id_to_token[i] for i in scores.topk(10).indices.tolist()]
+    seen = rec.recommend(session, k=30, exclude_seen=True)
+    assert not {r.item for r in seen} & set(session)
+
+
+def test_unknown_ids_empty_sessions_and_strict_mode(checkpoints, caplog):
+    rec = Recommender.from_checkpoint(checkpoints["GRU4Rec"])
+    known = rec.id_to_token[7]
+    with caplog.at_level(logging.WARNING):
+        result = rec.recommend_batch([[known, "no-such-item"], []], k=5)
+    assert result[0].skipped == ["no-such-item"] and "no-such-item" in caplog.text
+    assert result[1].fallback == "popularity" and len(result[1].items) == 5
+    most_popular = rec.id_to_token[int(rec.popularity.argmax())]
+    assert result[1].items[0].item == most_popular
+    with pytest.raises(RecommendError, match="unknown item id 'no-such-item'"):
+        rec.recommend([known, "no-such-item"], strict=True)
+
+
+def test_run_script_recommends_for_a_file_of_sessions(checkpoints, tmp_path, capsys):
+    rec = Recommender.from_checkpoint(checkpoints["GRU4Rec"])
+    sessions = tmp_path / "sessions.txt"
+    sessions.write_text(f"{rec.id_to_token[3]},{rec.id_to_token[4]}\n\n{rec.id_to_token[8]}\n")
+    out = tmp_path / "out.tsv"
+    assert run_recbole_tpad.main(["--stage=recommend", f"--checkpoint={checkpoints['GRU4Rec']}",
+                                  f"--sessions={sessions}", f"--out={out}", "--topk=3"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("session\trank\titem") and len(lines) == 1 + 3 * 3
+    assert run_recbole_tpad.main(["--stage=recommend", "--checkpoint=/nope.pth", "--session=a"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
