@@ -1,9 +1,10 @@
 """Checks a RecBole atomic dataset before a long run, naming file, line and field of every problem.
 
 Errors (the run would fail or silently learn from broken data): a header that is not
-``name:type`` with a RecBole type, a row with the wrong number of tab-separated cells, bytes
-that are not UTF-8, a missing user/session or item field, an empty id, a value that is not a
-number in a ``float`` field, an item listed twice in ``.item``, split files without the
+``name:type`` with a RecBole type, commas or spaces instead of tabs, a UTF-8 byte-order mark, a
+row with the wrong number of tab-separated cells, bytes that are not UTF-8, a missing
+user/session or item field, an empty id, a ``token`` with a space in it, a value that is not a
+finite number in a ``float`` field (NaN, inf), an ``.inter`` with no rows, an item listed twice in ``.item``, split files without the
 prefix field. Warnings (the run works, but you should know): duplicate interactions, items of
 the interactions without an ``.item`` row (TPAD uses its fallback feature for them), an
 ``.item`` without any text field TPAD reads, image paths that do not exist.
@@ -58,6 +59,14 @@ def _check_file(path, report, row_checker=None):
     """
     with open(path, "rb") as handle:
         raw_header = handle.readline()
+        if raw_header.startswith(b"\xef\xbb\xbf"):
+            report.add("error", path, 1, None, "the file starts with a UTF-8 byte-order mark (BOM)",
+                       "save it as UTF-8 without BOM (the mark hides the first field's name)")
+            return None
+        if b"\t" not in raw_header and (b"," in raw_header or b" " in raw_header.strip()):
+            report.add("error", path, 1, None, "cells are separated by commas or spaces, not tabs",
+                       "RecBole atomic files are tab-separated: use tabs")
+            return None
         try:
             fields = parse_header(raw_header.decode("utf-8"))
         except UnicodeDecodeError:
@@ -73,6 +82,8 @@ def _check_file(path, report, row_checker=None):
             report.add("error", path, 1, None, f"duplicate field names in header {names}",
                        "give every column its own name")
         floats = [k for k, (_, t) in enumerate(fields) if t == "float"]
+        tokens = [k for k, (_, t) in enumerate(fields) if t == "token"]
+        rows = 0
         float_seqs = [k for k, (_, t) in enumerate(fields) if t == "float_seq"]
         ids = [k for k, n in enumerate(names) if n in USER_FIELDS or n == ITEM_FIELD]
         on_row = row_checker(names) if row_checker else None
@@ -91,15 +102,26 @@ def _check_file(path, report, row_checker=None):
                            f"{len(cells)} tab-separated cells, the header has {len(fields)}",
                            "separate cells with exactly one tab and remove tabs inside values")
                 continue
+            rows += 1
             for k in ids:
                 if not cells[k].strip():
                     report.add("error", path, lineno, names[k], "empty id", "drop the row or fill the id")
+            for k in tokens:
+                if " " in cells[k].strip():
+                    report.add("error", path, lineno, names[k], f"token {cells[k]!r} contains a space",
+                               "a token is one word (RecBole splits token_seq fields at spaces): "
+                               "replace the spaces, e.g. with '_'")
             for k in floats:
                 try:
-                    float(cells[k])
+                    value = float(cells[k])
                 except ValueError:
                     report.add("error", path, lineno, names[k], f"{cells[k]!r} is not a number",
                                "write a number (e.g. a unix time in seconds)")
+                    continue
+                if value != value or value in (float("inf"), float("-inf")):
+                    report.add("error", path, lineno, names[k], f"{cells[k]!r} is not a finite number",
+                               "write a finite number (RecBole would fill NaN with the column mean "
+                               "and sort inf last, silently changing the order)")
             for k in float_seqs:
                 try:
                     [float(x) for x in cells[k].split()]
@@ -108,6 +130,9 @@ def _check_file(path, report, row_checker=None):
                                "write float_seq values as numbers separated by spaces")
             if on_row:
                 on_row(lineno, cells)
+        if rows == 0 and path.suffix == ".inter":
+            report.add("error", path, None, None, "no rows under the header",
+                       "add the interactions (RecBole stops with 'Some feat is empty' otherwise)")
     return fields
 
 

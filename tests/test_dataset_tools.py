@@ -51,6 +51,14 @@ BROKEN = [  # (inter, item, expected error text)
     (INTER, "title:token_seq\titem_id:token\timage:token\n" + "".join(f"item {k}\ti{k}\t\n" for k in range(6)), "toy.item:1: field 'title': the first column must be item_id"),
     (INTER, ITEM.replace("item_id:token\t", "item_id:token\titem_id:token\t", 1), "duplicate field names"),
     (INTER, ITEM.replace("i2\titem number 2\t", "i2\titem\tnumber 2\t", 1), "toy.item:4: 4 tab-separated cells, the header has 3"),
+    # issue 16: accepted silently or misreported before
+    (INTER.replace("\t0\n", "\tnan\n", 1), ITEM, "toy.inter:2: field 'timestamp': 'nan' is not a finite number"),
+    (INTER.replace("\t0\n", "\tinf\n", 1), ITEM, "toy.inter:2: field 'timestamp': 'inf' is not a finite number"),
+    (INTER.replace("u0\ti0", "u0\ti 0", 1), ITEM, "toy.inter:2: field 'item_id': token 'i 0' contains a space"),
+    (INTER.splitlines(keepends=True)[0], ITEM, "toy.inter: no rows under the header"),
+    (INTER.replace("\t", ","), ITEM, "toy.inter:1: cells are separated by commas or spaces, not tabs; "
+     "RecBole atomic files are tab-separated: use tabs"),
+    ("\ufeff" + INTER, ITEM, "toy.inter:1: the file starts with a UTF-8 byte-order mark (BOM)"),
 ]
 
 
@@ -59,6 +67,7 @@ def test_broken_variants_fail_with_a_precise_message(tmp_path, inter, item, expe
     report = validate_dataset(make(tmp_path, inter, item), "toy")
     assert not report.ok
     assert any(expected in e for e in report.errors), report.errors
+    assert len(report.errors) <= 12  # one kind of problem is said once per line, capped
     assert all("; " in e for e in report.errors)  # every message says what to do
 
 

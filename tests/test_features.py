@@ -114,6 +114,14 @@ def test_replaced_array_is_refused(dataset):
         load_feature_table(path, "toy", dataset, ["[PAD]", "a", "b"])
 
 
+def test_an_npz_renamed_npy_is_a_feature_file_error(dataset):
+    path = write(dataset, ["a", "b"], [[1, 2], [3, 4]])
+    with open(path, "wb") as handle:
+        np.savez(handle, vectors=np.array([[1, 2], [3, 4]], np.float32))
+    with pytest.raises(FeatureFileError, match="an .npz archive"):
+        load_feature_table(path, "toy", dataset, ["[PAD]", "a", "b"])
+
+
 def test_failed_write_leaves_no_file(dataset, monkeypatch):
     import recbole_tpad.data.features as features
 

@@ -210,8 +210,12 @@ def load_feature_table(path, dataset, dataset_dir, item_tokens, expected_dim=Non
     _check_source(path, meta, dataset, dataset_dir)
     try:
         array = np.load(path, allow_pickle=False)
-    except ValueError as error:
+    except (ValueError, OSError, EOFError) as error:
         raise FeatureFileError(f"{path}: not a readable .npy array ({error}); rebuild it")
+    if not isinstance(array, np.ndarray):  # an .npz archive renamed .npy loads as NpzFile
+        array.close()
+        raise FeatureFileError(f"{path}: an .npz archive, not one .npy array; write the vectors "
+                               "with numpy.save (or rebuild the file)")
     ids = meta.get("item_ids") or []
     dim = meta.get("dim")
     if array.ndim != 2 or array.shape != (len(ids), dim):
