@@ -45,7 +45,8 @@ def build_parser():
     recommend.add_argument("--session", help="item ids of one session, oldest first, comma-separated")
     recommend.add_argument("--sessions", help="a file with one session a line (batch scoring)")
     recommend.add_argument("--out", help="--sessions: write the results here (.json, else TSV)")
-    recommend.add_argument("--topk", type=int, default=10, help="how many items (default 10)")
+    # --topk=K (how many items, default 10) is read from the --key=value settings: in training
+    # runs the same key is RecBole's list of cut-offs
     recommend.add_argument("--exclude-seen", action="store_true", help="drop the session's own items")
     recommend.add_argument("--strict", action="store_true", help="refuse unknown item ids instead of skipping them")
     return parser
@@ -81,13 +82,17 @@ def main(argv=None):
         print("RecBole sequential:", ", ".join(recbole_models()))
         return 0
     if args.stage == "recommend":
-        return recommend_stage(args)
+        return recommend_stage(args, extra)
     try:
         config_dict = parse_cli_values(extra)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     files = args.config_files.replace(",", " ").split() if args.config_files else None
+    missing = [f for f in files or [] if not Path(f).is_file()]
+    if missing:
+        print(f"error: --config_files: {', '.join(missing)} does not exist", file=sys.stderr)
+        return 2
     args.model = args.model or value_from_files(files, "model", "TPAD")
     args.dataset = args.dataset or value_from_files(files, "dataset", "demo")
     try:
@@ -112,9 +117,11 @@ def main(argv=None):
     return 0
 
 
-def recommend_stage(args):
+def recommend_stage(args, extra):
     """``--stage=recommend``: print (or write) the top-K items of sessions from a checkpoint."""
     import time
+
+    from recbole_tpad.config import parse_cli_values
 
     from recbole_tpad.checkpoints import CheckpointError
     from recbole_tpad.data.features import FeatureFileError
@@ -126,13 +133,23 @@ def recommend_stage(args):
               "or --sessions=FILE", file=sys.stderr)
         return 2
     try:
+        options = parse_cli_values(extra)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    topk = options.pop("topk", 10)
+    if options or not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
+        print(f"error: --stage=recommend takes --topk=K (a whole number of at least 1), not "
+              f"{options or {'topk': topk}}", file=sys.stderr)
+        return 2
+    try:
         sessions = ([[t for t in args.session.split(",") if t.strip()]] if args.session is not None
                     else read_sessions(args.sessions))
         recommender = Recommender.from_checkpoint(args.checkpoint)
         print(f"loaded {args.checkpoint} ({recommender.config['model']} on "
               f"{recommender.config['dataset']}) in {recommender.load_seconds:.1f}s", file=sys.stderr)
         tic = time.perf_counter()
-        results = recommender.recommend_batch(sessions, args.topk, args.exclude_seen, args.strict)
+        results = recommender.recommend_batch(sessions, topk, args.exclude_seen, args.strict)
         seconds = time.perf_counter() - tic
     except (CheckpointError, RecommendError, FeatureFileError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -93,12 +93,33 @@ def write_session_splits(sessions, out_dir, name, ratios=(0.8, 0.1, 0.1), seed=2
     return counts
 
 
+def check_session_rows(rows, columns, path):
+    """Refuse what would silently corrupt sessions: an item id with a space (it would become
+    several items in the ``item_id_list`` field) and a time that is not a finite number."""
+    _, item_col, time_col = columns
+    for k, row in enumerate(rows, start=1):
+        if " " in row[item_col].strip():
+            raise ValueError(f"{path}: data row {k}: item_id {row[item_col]!r} contains a space; "
+                             "a token is one word: replace the spaces (e.g. with '_')")
+        try:
+            time = float(row[time_col])
+        except ValueError:
+            raise ValueError(f"{path}: data row {k}: timestamp {row[time_col]!r} is not a number") from None
+        if time != time or time in (float("inf"), float("-inf")):
+            raise ValueError(f"{path}: data row {k}: timestamp {row[time_col]!r} is not a finite number; "
+                             "fix or drop the row")
+
+
 def sessionize(source_dir, source_name, out_dir, out_name, gap=None, min_length=2,
                max_length=None, min_item_count=1, ratios=(0.8, 0.1, 0.1), seed=2020,
                max_prefix=50, copy_items=True):
     """Build the session dataset ``out_name`` from the user-based dataset ``source_name``."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
+    if out_dir.resolve() == source_dir.resolve():
+        raise ValueError(f"--out {out_dir} is the source folder: the session files would sit beside "
+                         "(and be read as) the source dataset; give another folder")
     rows, columns = read_user_interactions(source_dir, source_name, "sessionize")
+    check_session_rows(rows, columns, source_dir / f"{source_name}.inter")
     sessions = sessions_from_rows(rows, *columns, gap)
     raw = {"sessions_total": len(sessions),
            "sessions_min_length": sum(len(s) >= min_length for s in sessions),

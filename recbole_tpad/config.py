@@ -83,6 +83,19 @@ _POSITIVE_INTS = ("epochs", "train_batch_size", "eval_batch_size", "stopping_ste
 _POSITIVE_NUMBERS = ("learning_rate",)
 
 
+@functools.lru_cache(maxsize=1)
+def _choices():
+    """Settings of the plugin that take one of a few names."""
+    from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES
+    from recbole_tpad.model.content import SESSION_VECTORS
+    from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FUSIONS
+
+    return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
+            "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,
+            "negative_sampling": SAMPLINGS, "content_session": SESSION_VECTORS,
+            "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier")}
+
+
 def check_values(values, source="--key=value"):
     """Refuse unknown keys (naming the closest known one) and impossible values, before any
     data is read."""
@@ -99,6 +112,9 @@ def check_values(values, source="--key=value"):
         if key in _POSITIVE_NUMBERS and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                          or not value > 0):
             raise ConfigError(f"{source}: {key}={value!r}: give a positive number (e.g. 0.001)")
+        choices = _choices().get(key)
+        if choices and value not in choices:
+            raise ConfigError(f"{source}: {key}={value!r}: use one of {', '.join(map(str, choices))}")
         if key == "topk" and not (
                 (isinstance(value, int) and not isinstance(value, bool) and value > 0)
                 or (isinstance(value, list) and value
@@ -112,6 +128,13 @@ class Config(RecBoleConfig):
 
     def _load_cmd_line(self):
         return {}
+
+    def _load_config_files(self, file_list):
+        for path in file_list or []:
+            if not Path(path).is_file():
+                raise ConfigError(f"--config_files: {path} does not exist (give yaml files, "
+                                  "separated by spaces or commas)")
+        return super()._load_config_files(file_list)
 
     def _convert_config_dict(self, config_dict):
         # RecBole's own eval()s every string value; read literals only (read_value)

@@ -58,9 +58,9 @@ def prepare_dataset(config):
 
 def _write_text_features(config, force=False):
     from recbole_tpad.mllm.text_encoder import build_text_features
-    from recbole_tpad.model.tpad import default_feature_file
+    from recbole_tpad.data.sources import feature_file
 
-    return build_text_features(config["dataset"], config["data_path"], default_feature_file(config),
+    return build_text_features(config["dataset"], config["data_path"], feature_file(config),
                                encoder=config["text_encoder"], force=force,
                                progress=config["show_progress"])
 

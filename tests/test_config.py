@@ -31,6 +31,10 @@ def test_values_are_literals_never_code(tmp_path):
     ("--learning_rate=abc", "learning_rate='abc': give a positive number"),
     ("--topk=[0,10]", "topk=[0, 10]"),
     ("--topk=[500]", "valid_metric NDCG@10 needs 10 in topk"),
+    ("--encoder=lstm", "encoder='lstm': use one of transformer, sasrec, gru, gnn"),
+    ("--fusion=foo", "fusion='foo': use one of"),
+    ("--config_files=missing.yaml", "missing.yaml does not exist"),
+    ("--resume=missing.pth", "no such checkpoint"),
 ])
 def test_bad_settings_get_one_line_before_any_work(argument, says, run_config, capsys):
     argv = ["--model=SASRec", "--dataset=demo", argument, f"--data_path={run_config['data_path']}"]
@@ -44,3 +48,16 @@ def test_a_config_file_with_an_unknown_key_is_refused(tmp_path):
     path.write_text("learning_rate: 0.01\nembeding_size: 32\n")
     with pytest.raises(ConfigError, match="--config_files: unknown setting 'embeding_size'"):
         Config(model="TPAD", dataset="demo", config_file_list=[str(path)])
+
+
+@pytest.mark.parametrize("setting,says", [
+    ({"stage1_steps": -5}, "stage1_steps=-5: give a whole number of at least 0"),
+    ({"stage2_batch": 0}, "stage2_batch=0"),
+    ({"stage1_steps": "abc"}, "stage1_steps='abc'"),
+    ({"stage2_lr": -0.1}, "stage2_lr=-0.1: give a positive number"),
+])
+def test_impossible_pretrain_settings_are_refused_before_any_model_loads(setting, says, capsys):
+    key, value = next(iter(setting.items()))
+    assert run_recbole_tpad.main(["--stage=pretrain", "--dataset=demo", f"--{key}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err

@@ -128,6 +128,18 @@ def test_sessionize_splits_by_session_and_records_provenance(tmp_path):
     assert validate_dataset(tmp_path / "day-session", "day-session").ok
 
 
+@pytest.mark.parametrize("inter,says", [
+    (INTER.replace("u0\ti0", "u0\ti 0", 1), "item_id 'i 0' contains a space"),
+    (INTER.replace("\t0\n", "\tnan\n", 1), "timestamp 'nan' is not a finite number"),
+])
+def test_sessionize_refuses_what_would_corrupt_sessions(tmp_path, inter, says):
+    source = make(tmp_path, inter)
+    with pytest.raises(ValueError, match=says):
+        sessionize(source, "toy", tmp_path / "out", "toy-s")
+    with pytest.raises(ValueError, match="is the source folder"):
+        sessionize(make(tmp_path), "toy", source, "toy")
+
+
 def test_demo_is_deterministic_and_valid(tmp_path):
     a = generate_demo(tmp_path / "a" / "demo", items_per_category=5, n_sessions=200)
     b = generate_demo(tmp_path / "b" / "demo", items_per_category=5, n_sessions=200)

@@ -81,6 +81,17 @@ def test_changed_data_is_refused_and_not_current(dataset):
         load_feature_table(path, "toy", dataset, ["[PAD]", "a", "b", "c", "d"])
 
 
+def test_stale_pretrainer_features_point_to_the_pretrainer(dataset):
+    path = write(dataset, ["a", "b", "c", "d"], [[1], [2], [3], [4]], name="toy.tpad-zU.npy")
+    text = write(dataset, ["a", "b", "c", "d"], [[1], [2], [3], [4]], name="toy.text-minilm.npy")
+    with open(dataset / "toy.inter", "a") as f:
+        f.write("u3\ta\t5\n")
+    with pytest.raises(FeatureFileError, match="--stage=pretrain --dataset=toy"):
+        load_feature_table(path, "toy", dataset, ["[PAD]", "a", "b", "c", "d"])
+    with pytest.raises(FeatureFileError, match="--stage=features --dataset=toy"):
+        load_feature_table(text, "toy", dataset, ["[PAD]", "a", "b", "c", "d"])
+
+
 def test_other_item_set_is_refused(dataset):
     path = write(dataset, ["x", "y", "a"], [[1], [2], [3]])
     with pytest.raises(FeatureFileError, match="made for another item set"):

@@ -50,11 +50,12 @@ def recbole_overrides(overrides):
 def pretrained_views(overrides):
     """``(pretrain settings, view)`` of a variant reading pretrained features, else ``None``:
     ``feature_source: tpad-noHMIE-zU`` -> ``({"feature_prefix": "tpad-noHMIE", ...}, "zU")``."""
-    source = str(overrides.get("feature_source", ""))
-    if not source.startswith("tpad-"):
+    from recbole_tpad.data.sources import FeatureSource
+
+    source = FeatureSource.parse(overrides.get("feature_source", ""))
+    if not source.pretrained:
         return None
-    prefix, _, view = source.rpartition("-")
-    return {**overrides.get("pretrain", {}), "feature_prefix": prefix}, view
+    return {**overrides.get("pretrain", {}), "feature_prefix": source.producer}, source.view
 
 
 def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):

@@ -179,10 +179,19 @@ def plot_popularity(groups, path):
                 linewidth=2 if is_tpad(groups[model][0]) else 1.2)
     buckets = next(iter(series.values()))[0]
     ax.set_xticks(range(len(buckets)), [f"{b['min_count']}-{b['max_count']}" for b in buckets])
-    ax.set_xlabel("training interactions of the target item (bucket of 20% of test cases)")
-    ax.set_ylabel("test NDCG@10")
+    return _save_line_chart(fig, ax, groups, path, "training interactions of the target item "
+                            "(bucket of 20% of test cases)", "test NDCG@10",
+                            "NDCG@10 from rare to popular targets")
+
+
+def _save_line_chart(fig, ax, groups, path, xlabel, ylabel, title):
+    """Labels, a '<dataset>: title' heading and a legend; save the chart to ``path``."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     dataset = next(iter(groups.values()))[0]["dataset"]
-    ax.set_title(f"{dataset}: NDCG@10 from rare to popular targets")
+    ax.set_title(f"{dataset}: {title}")
     ax.legend(fontsize=7, ncol=2, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -288,16 +297,8 @@ def plot_curves(groups, path):
                 ax.plot([p["epoch"] + 1 for p in curve], [p["valid_score"] for p in curve],
                         color=color, linestyle="-" if j == 0 else ":", linewidth=1.2,
                         label=model if j == 0 else None, marker="." if len(curve) < 8 else None)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("valid NDCG@10")
-    dataset = next(iter(groups.values()))[0]["dataset"]
-    ax.set_title(f"{dataset}: validation curves (best epoch's model is tested)")
-    ax.legend(fontsize=7, ncol=2, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_line_chart(fig, ax, groups, path, "epoch", "valid NDCG@10",
+                            "validation curves (best epoch's model is tested)")
 
 
 def write_csvs(groups, metrics, out, stem):

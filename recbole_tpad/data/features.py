@@ -33,8 +33,23 @@ from dataset_tools.atomic import dataset_checksum, publish
 FORMAT = "recbole-tpad-features"
 FORMAT_VERSION = 1
 FALLBACKS = ("mean", "zero")
-#: The command that writes the default (text-encoder) feature file, quoted in errors.
+#: The commands that write a feature file, quoted in errors: the pretrainer's (tpad-* sources)
+#: or the text encoder's.
+PRETRAIN_COMMAND = "python run_recbole_tpad.py --stage=pretrain --dataset={dataset}"
 BUILD_COMMAND = "python run_recbole_tpad.py --stage=features --dataset={dataset}"
+
+
+def rebuild_command(path, dataset):
+    """The command that rebuilds the file at ``path``: the pretrainer for its files."""
+    from recbole_tpad.data.sources import FeatureSource
+
+    name = Path(path).name
+    source = name[len(dataset) + 1:-len(".npy")] if name.startswith(dataset + ".") else ""
+    parsed = FeatureSource.parse(source)
+    if parsed.pretrained:
+        extra = "" if parsed.producer == "tpad" else f" --feature_prefix={parsed.producer} (with that ablation's settings)"
+        return PRETRAIN_COMMAND.format(dataset=dataset) + extra
+    return BUILD_COMMAND.format(dataset=dataset)
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +168,13 @@ def _check_source(path, meta, dataset, dataset_dir):
     if meta.get("dataset") != dataset:
         raise FeatureFileError(
             f"{path} was made for dataset {meta.get('dataset')!r}, not {dataset!r}; point "
-            f"feature_file at this dataset's features or run: {BUILD_COMMAND.format(dataset=dataset)}")
+            f"feature_file at this dataset's features or run: {rebuild_command(path, dataset)}")
     current = dataset_checksum(dataset_dir, dataset)
     if meta.get("dataset_checksum") != current:
         raise FeatureFileError(
             f"{path} was made from other contents of dataset {dataset!r} (checksum "
             f"{str(meta.get('dataset_checksum'))[:12]} != {current[:12]} of the files in {dataset_dir}): "
-            f"the data changed since; rebuild it, e.g. {BUILD_COMMAND.format(dataset=dataset)}")
+            f"the data changed since; rebuild it: {rebuild_command(path, dataset)}")
 
 
 @dataclass
@@ -257,7 +272,7 @@ def load_feature_table(path, dataset, dataset_dir, item_tokens, expected_dim=Non
         raise FeatureFileError(
             f"{path}: {len(missing)} of the {n_items} items of dataset {dataset!r} have no row "
             f"(e.g. {missing[:5]}): the file was made for another item set; rebuild it with "
-            f"{BUILD_COMMAND.format(dataset=dataset)}")
+            f"{rebuild_command(path, dataset)}")
     if missing:
         fill = array.mean(axis=0) if missing_feature == "mean" and len(array) else 0.0
         table[1:][~found[1:]] = fill

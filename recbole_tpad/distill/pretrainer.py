@@ -29,6 +29,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from recbole_tpad.data.features import library_versions, write_feature_file
+from recbole_tpad.data.sources import FeatureSource
 from recbole_tpad.distill.objectives import TransitionDistillation
 from recbole_tpad.distill.sessions import training_sessions
 from recbole_tpad.mllm.backbone import LoraSettings
@@ -110,14 +111,40 @@ def pretrain_config(dataset, config_file_list=None, config_dict=None):
     if unknown:
         raise PretrainConfigError(f"unknown pretrain setting(s) {unknown}; known: {sorted(known)}")
     config.update({k: v for k, v in (config_dict or {}).items() if k in known})
+    check_pretrain_values(config)
     config["dataset"] = dataset
     return config
 
 
+#: Pretrain settings that must be whole numbers: at least 1, or (steps) at least 0.
+_AT_LEAST_ONE = ("stage1_batch", "stage2_batch", "encode_batch", "checkpoint_every", "lora_rank",
+                 "z_dim", "estimator_hidden", "max_prefix", "threads", "gen_items")
+_AT_LEAST_ZERO = ("stage1_steps", "stage2_steps")
+_POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha")
+
+
+def check_pretrain_values(config):
+    """Refuse impossible pretrain settings before any model is loaded (a run with negative
+    steps once trained nothing for minutes and wrote features that later runs trusted)."""
+    def whole(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in _AT_LEAST_ONE + _AT_LEAST_ZERO:
+        low = 1 if key in _AT_LEAST_ONE else 0
+        if not whole(config.get(key)) or config[key] < low:
+            raise PretrainConfigError(f"{key}={config.get(key)!r}: give a whole number of at least {low}")
+    for key in _POSITIVE:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise PretrainConfigError(f"{key}={value!r}: give a positive number")
+    if not 0 < config.get("mask_ratio", 0.3) < 1:
+        raise PretrainConfigError(f"mask_ratio={config.get('mask_ratio')!r}: give a number between 0 and 1")
+
+
 def feature_path(data_dir, dataset, view="zU", prefix="tpad"):
-    """``<data>/<dataset>/<dataset>.<prefix>-<view>.npy``: what ``--feature_source=<prefix>-<view>``
-    reads (``tpad-zU``; an ablation writes under its own prefix, e.g. ``tpad-noHMIE-zU``)."""
-    return Path(data_dir) / f"{dataset}.{prefix}-{view}.npy"
+    """What ``--feature_source=<prefix>-<view>`` reads (``tpad-zU``; an ablation writes under its
+    own prefix, e.g. ``tpad-noHMIE-zU``): :class:`recbole_tpad.data.sources.FeatureSource`'s path."""
+    return FeatureSource(prefix, view).path(data_dir, dataset)
 
 
 def items_checksum(items):

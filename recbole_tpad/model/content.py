@@ -16,7 +16,7 @@ from recbole.utils import InputType
 from torch.nn import functional as F
 
 from recbole_tpad.data.features import load_feature_table
-from recbole_tpad.model.tpad import default_feature_file
+from recbole_tpad.data.sources import feature_file
 
 SESSION_VECTORS = ("last", "recency")
 
@@ -32,7 +32,7 @@ class ContentKNN(SequentialRecommender):
             raise ValueError(f"content_session={self.session_vector!r}: use one of {SESSION_VECTORS}")
         self.decay = float(config["recency_decay"])
         table, self.feature_report = load_feature_table(
-            default_feature_file(config), config["dataset"], config["data_path"],
+            feature_file(config), config["dataset"], config["data_path"],
             dataset.field2id_token[self.ITEM_ID], expected_dim=config["feature_dim"],
             missing_feature=config["missing_feature"])
         self.register_buffer("item_vectors", F.normalize(torch.from_numpy(table), dim=-1))

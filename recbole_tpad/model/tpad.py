@@ -11,8 +11,6 @@ Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding`
 ``fusion``, ``encoder`` and the encoders' own sizes.
 """
 
-import os
-
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
@@ -20,14 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbole_tpad.data.features import load_feature_table
+from recbole_tpad.data.sources import feature_file
 from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
-
-
-def default_feature_file(config):
-    """``<data_path>/<dataset>.<feature_source>.npy`` when ``feature_file`` is not set."""
-    if config["feature_file"]:
-        return config["feature_file"]
-    return os.path.join(config["data_path"], f"{config['dataset']}.{config['feature_source']}.npy")
 
 
 class TPAD(SequentialRecommender):
@@ -47,7 +39,7 @@ class TPAD(SequentialRecommender):
             self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
         if self.use_features:
             table, self.feature_report = load_feature_table(
-                default_feature_file(config), config["dataset"], config["data_path"],
+                feature_file(config), config["dataset"], config["data_path"],
                 dataset.field2id_token[self.ITEM_ID], expected_dim=config["feature_dim"],
                 missing_feature=config["missing_feature"])
             # A buffer: frozen, moves with .to(device), and saved in checkpoints so a trained
