@@ -38,8 +38,9 @@ from recbole_tpad.paths import properties_dir
 from recbole_tpad.runtime import peak_rss_mb
 
 #: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
-#: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB.
-PRETRAINER_VERSION = 2
+#: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB;
+#: 3: LoRA weights checkpointed per adapter through peft's get/set_peft_model_state_dict.
+PRETRAINER_VERSION = 3
 #: Keys outside the pretrain yaml that a run may still carry (RecBole's, from shared files).
 PASSTHROUGH = {"model", "dataset", "state"}
 
@@ -226,8 +227,12 @@ class Pretrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _trainable_state(self):
-        lora = {n: p.detach().clone() for n, p in self.backbone.lora_host().named_parameters()
-                if "lora_" in n}
+        from peft import get_peft_model_state_dict
+
+        host = self.backbone.lora_host()  # peft's own per-adapter state, not a name filter
+        lora = {adapter: {k: v.detach().clone() for k, v in
+                          get_peft_model_state_dict(host, adapter_name=adapter).items()}
+                for adapter in self.backbone.adapter_names()}
         return {"lora": lora, "extra": self.backbone.extra_state(),
                 "objectives": self.objectives.state_dict()}
 
@@ -246,10 +251,14 @@ class Pretrainer:
         if not path.is_file():
             return None, 0
         state = torch.load(path, weights_only=True)  # tensors, numbers, lists only: no pickle
-        params = dict(self.backbone.lora_host().named_parameters())
-        with torch.no_grad():
-            for name, value in state["lora"].items():
-                params[name].copy_(value)
+        from peft import set_peft_model_state_dict
+
+        for adapter, weights in state["lora"].items():
+            result = set_peft_model_state_dict(self.backbone.lora_host(), weights, adapter_name=adapter)
+            if getattr(result, "unexpected_keys", None):
+                raise PretrainConfigError(f"{path}: adapter {adapter!r} holds weights this backbone "
+                                          f"does not have ({result.unexpected_keys[:3]}); delete the "
+                                          "work folder to start over")
         if state["extra"]:
             self.backbone.load_extra_state(state["extra"])
         self.objectives.load_state_dict(state["objectives"])
