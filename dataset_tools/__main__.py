@@ -63,7 +63,10 @@ def cmd_from_amazon(args):
     for line in report.examples:
         print(f"SKIPPED {line}")
     print(report.summary())
-    return 0
+    for path, where in report.truncated.items():
+        print(f"error: {path}: {where}; what came before was converted and written. Re-download "
+              "the file to convert all of it.", file=sys.stderr)
+    return 1 if report.truncated else 0
 
 
 def cmd_demo(args):

@@ -74,8 +74,23 @@ def read_atomic(path):
     Meant for the small tables (``.item``) and the tools; RecBole reads ``.inter`` itself.
     """
     with open(path, encoding="utf-8", newline="") as handle:
-        fields = parse_header(handle.readline())
-        rows = [line.rstrip("\r\n").split("\t") for line in handle if line.strip()]
+        header = handle.readline()
+        if "\t" not in header and ("," in header or " " in header.strip()):
+            raise ValueError(f"{path}:1: cells are separated by commas or spaces; RecBole atomic "
+                             "files are tab-separated: use tabs")
+        try:
+            fields = parse_header(header.lstrip("\ufeff"))
+        except ValueError as error:
+            raise ValueError(f"{path}:1: {error}") from None
+        rows = []
+        for lineno, line in enumerate(handle, start=2):
+            if not line.strip():
+                continue
+            cells = line.rstrip("\r\n").split("\t")
+            if len(cells) != len(fields):
+                raise ValueError(f"{path}:{lineno}: {len(cells)} tab-separated cells, the header "
+                                 f"has {len(fields)}; run `python -m dataset_tools validate` on the folder")
+            rows.append(cells)
     return fields, rows
 
 
@@ -115,6 +130,22 @@ def item_text(record, fields=None):
         f for f in record if f != IMAGE_FIELD]
     parts = [f"{f}: {record[f].strip()}" for f in fields if record.get(f, "").strip()]
     return " | ".join(parts)
+
+
+def image_problem(path):
+    """Why the image file at ``path`` cannot be used (``None`` when it opens as an image):
+    missing, or not an image (a text file saved as ``.png``, a truncated download)."""
+    path = Path(path)
+    if not path.is_file():
+        return "not found"
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return f"not a readable image ({type(error).__name__}: {str(error)[:80]})"
+    return None
 
 
 def publish(tmp, path):

@@ -16,11 +16,12 @@ import gzip
 import html
 import json
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataset_tools.atomic import write_atomic
+from dataset_tools.atomic import image_problem, write_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 ITEM_FIELDS = [("item_id", "token"), ("title", "token_seq"), ("categories", "token_seq"),
@@ -35,6 +36,7 @@ class ConversionReport:
     broken: Counter = field(default_factory=Counter)
     examples: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    truncated: dict = field(default_factory=dict)  # file -> where it ended
 
     def skip(self, path, lineno, why):
         self.broken[str(path)] += 1
@@ -43,31 +45,43 @@ class ConversionReport:
 
     def summary(self):
         parts = [f"{Path(p).name}: {self.lines[p]} lines, {self.broken[p]} skipped"
-                 for p in self.lines]
+                 + (f", {self.truncated[p]}" if p in self.truncated else "") for p in self.lines]
         return "; ".join(parts) + "; " + ", ".join(f"{k} {v}" for k, v in self.counts.items())
 
 
 def read_records(path, report):
-    """Yield ``(line_number, dict)`` from a JSON-lines or Python-literal-lines file."""
+    """Yield ``(line_number, dict)`` from a JSON-lines or Python-literal-lines file.
+
+    A line whose bytes are not UTF-8 is skipped and counted (never read with U+FFFD in its
+    ids); a ``.gz`` cut short ends the file there, recorded in ``report.truncated``."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            report.lines[str(path)] += 1
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+    lineno = 0
+    with opener(path, "rb") as handle:
+        try:
+            for lineno, raw in enumerate(handle, start=1):
+                report.lines[str(path)] += 1
                 try:
-                    record = ast.literal_eval(line)
-                except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    report.skip(path, lineno, "neither JSON nor a Python literal")
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as error:
+                    report.skip(path, lineno, f"bytes that are not UTF-8 at byte {error.start} "
+                                "(re-encode the file as UTF-8)")
                     continue
-            if not isinstance(record, dict):
-                report.skip(path, lineno, "not a record")
-                continue
-            yield lineno, record
+                if not line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    try:
+                        record = ast.literal_eval(line)
+                    except (ValueError, SyntaxError, MemoryError, RecursionError):
+                        report.skip(path, lineno, "neither JSON nor a Python literal")
+                        continue
+                if not isinstance(record, dict):
+                    report.skip(path, lineno, "not a record")
+                    continue
+                yield lineno, record
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            report.truncated[str(path)] = f"cut short after line {lineno} ({type(error).__name__})"
 
 
 def clean_text(value, max_words=None):
@@ -124,6 +138,9 @@ def convert(reviews, meta, out_dir, name, images_dir=None, download_images=False
             max_description_words=64, workers=8, timeout=10.0, retries=3, progress=True):
     """Write ``<out_dir>/<name>.inter`` and ``.item``; returns a :class:`ConversionReport`."""
     out_dir = Path(out_dir)
+    if images_dir and not Path(images_dir).is_dir():
+        raise ValueError(f"--images {images_dir}: no such folder (give the folder of <asin>.jpg "
+                         "files, or leave it out)")
     report = ConversionReport()
     interactions = []
     for lineno, r in read_records(reviews, report):
@@ -165,9 +182,15 @@ def convert(reviews, meta, out_dir, name, images_dir=None, download_images=False
             (out_dir / "images" / "failed.tsv").write_text(
                 "".join(f"{u}\t{d}\t{why}\n" for u, d, why in downloaded.failed))
 
+    unreadable = []
+
     def image_cell(asin):
         path = images.get(asin)
         if path is None or not Path(path).is_file():
+            return ""
+        problem = image_problem(path)
+        if problem:  # e.g. a text file saved as .jpg: not counted as an image
+            unreadable.append(f"{path}: {problem}")
             return ""
         path = Path(path).resolve()
         try:
@@ -185,5 +208,7 @@ def convert(reviews, meta, out_dir, name, images_dir=None, download_images=False
     report.counts.update({
         "users": len({u for u, *_ in interactions}), "items": len(items_used),
         "interactions": len(interactions), "items_with_metadata": len(records),
-        "items_with_image": sum(bool(row[-1]) for row in item_rows)})
+        "items_with_image": sum(bool(row[-1]) for row in item_rows),
+        "images_unreadable": len(unreadable)})
+    report.examples += [f"{line}; the item keeps its text only" for line in unreadable[:5]]
     return report

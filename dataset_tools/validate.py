@@ -7,14 +7,15 @@ user/session or item field, an empty id, a ``token`` with a space in it, a value
 finite number in a ``float`` field (NaN, inf), an ``.inter`` with no rows, an item listed twice in ``.item``, split files without the
 prefix field. Warnings (the run works, but you should know): duplicate interactions, items of
 the interactions without an ``.item`` row (TPAD uses its fallback feature for them), an
-``.item`` without any text field TPAD reads, image paths that do not exist.
+``.item`` without any text field TPAD reads, image files that do not exist or do not open as
+images.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset_tools.atomic import (FIELD_TYPES, IMAGE_FIELD, SPLIT_SUFFIXES, TEXT_FIELDS,
-                                  dataset_files, parse_header)
+                                  dataset_files, image_problem, parse_header)
 
 USER_FIELDS = ("user_id", "session_id")
 ITEM_FIELD = "item_id"
@@ -205,11 +206,12 @@ def validate_dataset(dataset_dir, name):
                     item_ids[item] = lineno
                 if image_col is not None and cells[image_col].strip():
                     image = Path(cells[image_col])
-                    if not (image if image.is_absolute() else dataset_dir / image).is_file():
+                    problem = image_problem(image if image.is_absolute() else dataset_dir / image)
+                    if problem:
                         report.add("warning", path, lineno, IMAGE_FIELD,
-                                   f"image {cells[image_col]} not found",
-                                   "fix the path (relative to the dataset folder) or leave the "
-                                   "cell empty; the item is used with text only")
+                                   f"image {cells[image_col]} {problem}",
+                                   "fix the path (relative to the dataset folder) or the file, or "
+                                   "leave the cell empty; the item is used with text only")
 
             return on_row
 

@@ -84,6 +84,29 @@ def test_warnings_do_not_fail(tmp_path):
     assert cli(["validate", str(tmp_path / "toy")]) == 0
 
 
+def test_an_image_that_does_not_open_is_named_and_the_item_is_read_as_text(tmp_path, caplog):
+    import logging
+
+    from PIL import Image
+
+    from recbole_tpad.mllm.prompts import dataset_items
+
+    item = ITEM.replace("i5\titem number 5\t\n", "i5\titem number 5\timages/i5.png\n")
+    item = item.replace("i4\titem number 4\t\n", "i4\titem number 4\timages/i4.png\n")
+    folder = make(tmp_path, INTER, item)
+    (folder / "images").mkdir()
+    (folder / "images" / "i5.png").write_text("this is text, not a picture")
+    Image.new("RGB", (8, 8), "red").save(folder / "images" / "i4.png")
+    report = validate_dataset(folder, "toy")
+    assert report.ok
+    assert any("image images/i5.png not a readable image" in w for w in report.warnings), report.warnings
+    assert not any("i4.png" in w for w in report.warnings)
+    with caplog.at_level(logging.WARNING):
+        items = {i.item_id: i for i in dataset_items(folder, "toy")}
+    assert items["i5"].image is None and items["i4"].has_image()
+    assert "1 item(s) of toy have an image that cannot be used" in caplog.text
+
+
 def test_cli_exit_code_on_errors(tmp_path, capsys):
     make(tmp_path, INTER.replace("\t0\n", "\tx\n", 1))
     assert cli(["validate", str(tmp_path / "toy")]) == 1
@@ -199,6 +222,15 @@ def image_server(tmp_path):
     server.shutdown()
 
 
+def test_stats_on_a_comma_file_names_file_and_line(tmp_path, capsys):
+    folder = make(tmp_path, INTER.replace("\t", ","))
+    assert cli(["stats", str(folder)]) == 2
+    assert "toy.inter:1: cells are separated by commas" in capsys.readouterr().err
+    folder = make(tmp_path, INTER.replace("u1\ti1", "u1\ti1\textra", 1), name="toy2")
+    assert cli(["stats", str(folder)]) == 2
+    assert "toy2.inter:" in capsys.readouterr().err
+
+
 def test_from_amazon_2014_format_with_broken_lines(tmp_path):
     reviews = _write(tmp_path / "reviews_Toy_5.json.gz", _reviews()[:5] + ["{broken json"] + _reviews()[5:]
                      + [json.dumps({"asin": "A0"})])
@@ -224,6 +256,33 @@ def test_from_amazon_2014_format_with_broken_lines(tmp_path):
     assert items["A1"][2] == "Sports Camping Outdoor" and items["A1"][5] == str((images / "A1.png").resolve())
     assert items["A0"][5] == ""  # no local image, downloads off: text only
     assert validate_dataset(out, "toy").ok
+
+
+def test_from_amazon_names_latin1_lines_truncated_files_and_fake_images(tmp_path, capsys):
+    lines = [line.encode() for line in _reviews()]
+    lines[2] = json.dumps({"reviewerID": "U0", "asin": "A2", "overall": 4.0,
+                           "unixReviewTime": 1}).replace("U0", "Ux\u00e9").encode("latin-1")
+    whole = gzip.compress(b"".join(line + b"\n" for line in lines))
+    reviews = tmp_path / "reviews.json.gz"
+    reviews.write_bytes(whole[: len(whole) - 12])  # a download cut short
+    meta = _write(tmp_path / "meta.json.gz", [json.dumps({"asin": f"A{i}", "title": f"item {i}"})
+                                              for i in range(3)])
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "A1.png").write_text("not a picture")
+    out = tmp_path / "toy"
+    assert cli(["from-amazon", "--reviews", str(reviews), "--meta", str(meta), "--out", str(out),
+                "--images", str(images)]) == 1
+    captured = capsys.readouterr()
+    assert "bytes that are not UTF-8" in captured.out and ":3:" in captured.out
+    assert "cut short" in captured.err and str(reviews) in captured.err
+    assert "images_unreadable 1" in captured.out
+    inter = read_atomic(out / "toy.inter")[1]
+    assert inter and not any("\ufffd" in cell for row in inter for cell in row)
+    assert {r[0]: r for r in read_atomic(out / "toy.item")[1]}["A1"][5] == ""
+    assert cli(["from-amazon", "--reviews", str(reviews), "--meta", str(meta), "--out", str(out),
+                "--images", str(tmp_path / "NOPE")]) == 2
+    assert "no such folder" in capsys.readouterr().err
 
 
 def test_from_amazon_2018_format_downloads_images(tmp_path, image_server):

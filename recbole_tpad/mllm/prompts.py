@@ -6,8 +6,11 @@ prompt ends by asking for a summary: the last token has to carry the whole item.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 IMAGE_MARK = "<image>"
 #: Encode prompt: the last token's hidden state is the item vector.
@@ -69,10 +72,20 @@ def dataset_items(dataset_dir, name, text_fields=None, images=True):
     """
     from dataset_tools.atomic import IMAGE_FIELD, item_text, read_item_table
 
+    from dataset_tools.atomic import image_problem
+
     dataset_dir = Path(dataset_dir)
-    items = []
+    items, unusable = [], []
     for item_id, record in read_item_table(dataset_dir, name).items():
         image = record.get(IMAGE_FIELD, "").strip() if images else ""
-        items.append(ItemContent(item_id, item_text(record, text_fields),
-                                 str(dataset_dir / image) if image else None))
+        path = str(dataset_dir / image) if image else None
+        problem = image_problem(path) if path else None
+        if problem:  # missing or unreadable: the item is read as text only
+            unusable.append((item_id, image, problem))
+            path = None
+        items.append(ItemContent(item_id, item_text(record, text_fields), path))
+    if unusable:
+        logger.warning("%d item(s) of %s have an image that cannot be used; they are read as text "
+                       "only (e.g. %s)", len(unusable), name,
+                       "; ".join(f"{i}: {f} {p}" for i, f, p in unusable[:3]))
     return items
