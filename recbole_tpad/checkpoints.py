@@ -91,6 +91,9 @@ def save_checkpoint(path, trainer, epoch):
         "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
         "rng": rng_state(),
     }
+    loader = getattr(trainer, "train_loader", None)
+    if loader is not None:  # its shuffling generator: a resumed run sees the same batches
+        state["rng"]["train_loader"] = loader.generator.get_state()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     torch.save(state, tmp)

@@ -164,6 +164,7 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     logger.info(model)
     trainer_class = plugin_trainer(get_trainer(config["MODEL_TYPE"], config["model"]), config)
     trainer = trainer_class(config, model)
+    trainer.train_loader = train_data  # its shuffling state goes into checkpoints
     return config, (train_data, valid_data, test_data), trainer
 
 

@@ -24,7 +24,10 @@ class ContentKNNTrainer(Trainer):
 
 
 class SafeCheckpoints:
-    """Checkpoints in :mod:`recbole_tpad.checkpoints`' format: no pickle, atomic, RNG saved."""
+    """Checkpoints in :mod:`recbole_tpad.checkpoints`' format: no pickle, atomic, RNG saved
+    (the global ones and ``train_loader``'s shuffling generator, which
+    :func:`recbole_tpad.quick_start.build_experiment` sets), so a resumed run reproduces the
+    uninterrupted one."""
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         path = kwargs.pop("saved_model_file", self.saved_model_file)
@@ -49,6 +52,9 @@ class SafeCheckpoints:
         if state["optimizer"] and self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
+        loader = getattr(self, "train_loader", None)
+        if loader is not None and "train_loader" in state["rng"]:
+            loader.generator.set_state(state["rng"]["train_loader"])
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def _load_weights(self, state, path):

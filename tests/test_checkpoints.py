@@ -68,3 +68,15 @@ def test_pickle_is_what_is_refused(tmp_path):
     torch.save({"config": _Payload(tmp_path / "x")}, path)
     with pytest.raises(CheckpointError, match="never loads such files"):
         load_checkpoint(path)
+
+
+def test_a_resumed_run_reproduces_the_uninterrupted_one(run_config, tmp_path):
+    settings = dict(run_config, epochs=3, stopping_step=10)
+    whole = run("GRU4Rec", "demo", config_dict=dict(settings, checkpoint_dir=str(tmp_path / "a")))
+    first = run("GRU4Rec", "demo", config_dict=dict(settings, epochs=2, checkpoint_dir=str(tmp_path / "b")))
+    resumed = run("GRU4Rec", "demo", config_dict=dict(settings, checkpoint_dir=str(tmp_path / "b")),
+                  resume_file=first["latest_checkpoint"])
+    assert resumed["epochs_run"] == 1
+    assert [round(p["valid_score"], 6) for p in resumed["valid_curve"]] == \
+        [round(p["valid_score"], 6) for p in whole["valid_curve"][2:]]
+    assert resumed["test_result"] == whole["test_result"]
