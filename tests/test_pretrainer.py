@@ -219,3 +219,12 @@ def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny
     assert sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt")) == chunks
     assert [c.stat().st_mtime_ns for c in chunks] == stamps
     assert np.array_equal(np.load(ablation["zK"]), np.load(full["zK"]))
+
+
+def test_quiet_mode_still_shows_progress_with_an_estimate(capsys):
+    from recbole_tpad.distill.pretrainer import progress
+
+    for _ in progress(range(3), show=False, desc="stage2"):
+        pass
+    err = capsys.readouterr().err
+    assert "stage2" in err and "3/3" in err

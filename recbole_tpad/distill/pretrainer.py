@@ -93,6 +93,13 @@ def features_current(dataset, config, data_dir, views=("zU", "zK", "zT")):
     return True
 
 
+def progress(iterable=None, show=True, **kwargs):
+    """A tqdm bar with its time estimate. ``show_progress: False`` (the comparison's quiet mode)
+    does not silence it: the bar is redrawn once a minute instead, so a long pretraining run
+    still says where it is and how long it has left."""
+    return tqdm(iterable, mininterval=0.1 if show else 60, ascii=not show, **kwargs)
+
+
 def pretrain_config(dataset, config_file_list=None, config_dict=None):
     """``properties/pretrain/overall.yaml`` < ``<dataset>.yaml`` < files < ``config_dict``.
 
@@ -336,8 +343,8 @@ class Pretrainer:
         folder.mkdir(parents=True, exist_ok=True)
         states = []
         chunks = range(0, len(self.items), chunk)
-        bar = tqdm(total=len(self.items), desc="lower layers (once)", unit="item",
-                   disable=not c["show_progress"])
+        bar = progress(total=len(self.items), desc="lower layers (once)", unit="item",
+                       show=c["show_progress"])
         for start in chunks:
             path = folder / f"chunk-{start // chunk:05d}.pt"
             if path.is_file():
@@ -365,8 +372,8 @@ class Pretrainer:
         out = []
         bs = self.config["encode_batch"] * 2
         with torch.no_grad():
-            for start in tqdm(range(0, len(self.items), bs), desc=desc,
-                              disable=not self.config["show_progress"]):
+            for start in progress(range(0, len(self.items), bs), desc=desc,
+                                  show=self.config["show_progress"]):
                 out.append(self.encode(range(start, min(start + bs, len(self.items))), adapter))
         return torch.cat(out)
 
@@ -434,8 +441,8 @@ class Pretrainer:
     # ------------------------------------------------------------------ the run
     def _loop(self, stage, steps, step_fn, start, interrupt_at):
         c = self.config
-        bar = tqdm(range(start, steps), desc=stage, initial=start, total=steps,
-                   disable=not c["show_progress"])
+        bar = progress(range(start, steps), desc=stage, initial=start, total=steps,
+                       show=c["show_progress"])
         for step in bar:
             if interrupt_at is not None and (stage, step) == tuple(interrupt_at):
                 raise KeyboardInterrupt(f"interrupted at {stage} step {step}")
