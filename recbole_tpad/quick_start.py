@@ -21,8 +21,8 @@ from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
 from recbole_tpad.registry import get_trainer
-from recbole_tpad.trainer import plugin_trainer
 from recbole_tpad.runtime import peak_rss_mb
+from recbole_tpad.trainer import plugin_trainer
 
 
 class TimeBudgetReached(Exception):
@@ -136,6 +136,7 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
         raise ConfigError(f"valid_metric {config['valid_metric']} needs {k} in topk "
                           f"(now {config['topk']}): add it, e.g. --topk=[{k},{max(config['topk'])}], "
                           f"or choose --valid_metric={metric}@{config['topk'][0]}")
+    model_class = model_class_for(config, config.model_class)  # refuses impossible objectives
     init_seed(config["seed"], config["reproducibility"])
     if log:
         init_logger(config)
@@ -151,7 +152,6 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     if "full" in modes and max(config["topk"]) >= data.item_num:
         raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
                          f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
-    model_class = model_class_for(config, config.model_class)  # refuses impossible settings
     train_data, valid_data, test_data = data_preparation(config, data)
     if config["exclude_history"] or config["drop_cold_targets"]:
         valid_data = evaluation_cases(config, valid_data, "valid", train_data._dataset)
@@ -318,7 +318,8 @@ def load_data_and_model(model_file):
     saved = state["config"]
     values = dict(state["external_config"], data_path=str(Path(saved["data_path"]).parent),
                   checkpoint_dir=saved["checkpoint_dir"])
-    values.pop("model", None), values.pop("dataset", None)
+    for key in ("model", "dataset"):  # given by the checkpoint's own settings below
+        values.pop(key, None)
     config, (train_data, valid_data, test_data), trainer = build_experiment(
         saved["model"], saved["dataset"], config_dict=values)
     trainer._load_weights(state, model_file)
