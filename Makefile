@@ -40,7 +40,7 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt setup.py
 # table ($(OUT)/$(DATASET).md; the committed results/ were made with OUT=results). Finished
 # pretraining and runs are not repeated.
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --out=$(OUT) --show_progress=False
+	HF_HUB_OFFLINE=1 $(PY) -m recbole_tpad.benchmark.compare --dataset=$(DATASET) --models=$(MODELS) --out=$(OUT) --show_progress=False --jobs=2 --threads=1
 
 # make table DATASET=amazon-sports OUT=results (and DATASET=amazon-sports-session)
 table: install
