@@ -194,3 +194,15 @@ def test_search_on_a_two_node_local_cluster(demo_root, demo_features, tmp_path):
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_best_yaml_records_the_values_trials_used():
+    import numpy as np
+
+    from recbole_tpad.tune.search import _plain
+
+    # a search-space string that looks like a literal is that literal in the trial's Config;
+    # code is a plain string in both
+    code = "__import__('os').getcwd()"
+    assert _plain({"topk": "[5, 10]", "fusion": "gate", "lr": np.float64(0.01), "x": code}) == {
+        "topk": [5, 10], "fusion": "gate", "lr": 0.01, "x": code}

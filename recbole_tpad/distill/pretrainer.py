@@ -448,7 +448,9 @@ class Pretrainer:
                 raise KeyboardInterrupt(f"interrupted at {stage} step {step}")
             values = step_fn()
             self.log(stage, step + 1, values)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in list(values.items())[:3]})
+            # quiet mode: the losses show at the minute redraws, not a line per step
+            bar.set_postfix({k: f"{v:.3f}" for k, v in list(values.items())[:3]},
+                            refresh=bool(c["show_progress"]))
             if (step + 1) % c["checkpoint_every"] == 0 or step + 1 == steps:
                 self.save_checkpoint(stage, step + 1)
 

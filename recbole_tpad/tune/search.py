@@ -318,8 +318,13 @@ def write_outputs(outcome, folder, stem, rows, param_names, model, dataset, fixe
 
 
 def _plain(values):
-    """numpy scalars -> Python values, so the yaml reads back as RecBole expects."""
+    """numpy scalars -> Python values, and a string read as the trial's Config read it
+    (:func:`recbole_tpad.config.read_value`: ``"[1, 2]"`` is the list a trial used), so the
+    yaml records the value the trial actually used and reads back the same."""
+    from recbole_tpad.config import read_value
+
     out = {}
     for key, value in values.items():
-        out[key] = value.item() if hasattr(value, "item") and not isinstance(value, (list, dict)) else value
+        value = value.item() if hasattr(value, "item") and not isinstance(value, (list, dict)) else value
+        out[key] = read_value(value)
     return out
