@@ -18,7 +18,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
 from recbole_tpad.data.features import library_versions
-from recbole_tpad.data.locate import ensure_dataset, inferred_settings
+from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
 from recbole_tpad.registry import get_trainer
 from recbole_tpad.runtime import peak_rss_mb
@@ -42,6 +42,7 @@ def prepare_dataset(config):
         for key, value in inferred_settings(dataset_dir, config["dataset"]).items():
             if key not in given:
                 config[key] = value
+    getLogger().info(protocol_description(config))
     if config["validate_dataset"]:
         from dataset_tools.validate import validate_dataset
 

@@ -49,3 +49,28 @@ def test_unknown_dataset_says_what_exists(tmp_path, monkeypatch):
     monkeypatch.setenv("TPAD_SHARED_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(UnknownDatasetError, match=r"dataset 'nope' not found.*Known datasets: .*demo"):
         ensure_dataset("nope", tmp_path / "dataset")
+
+
+def test_a_generated_demo_under_its_own_name_is_scored_on_its_split_files(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from dataset_tools.demo import generate_demo
+    from recbole_tpad.data.locate import inferred_settings
+    from recbole_tpad.quick_start import run
+
+    folder = tmp_path / "data" / "mydemo"
+    generate_demo(folder, items_per_category=10, n_sessions=600, images=False)
+    (folder / "demo.inter").rename(folder / "mydemo.inter")  # the tool names files after the folder
+    for split in ("train", "valid", "test"):
+        (folder / f"demo.{split}.inter").rename(folder / f"mydemo.{split}.inter")
+    (folder / "demo.item").rename(folder / "mydemo.item")
+    settings = inferred_settings(folder, "mydemo")
+    assert settings["benchmark_filename"] == ["train", "valid", "test"]
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO):
+        result = run("GRU4Rec", "mydemo", config_dict={
+            "data_path": str(tmp_path / "data"), "epochs": 1, "show_progress": False,
+            "checkpoint_dir": str(tmp_path / "saved")}, saved=False)
+    n_test = sum(1 for _ in open(folder / "mydemo.test.inter")) - 1
+    assert result["n_test_cases"] == n_test
+    assert "protocol: the benchmark split files mydemo.train/valid/test.inter" in caplog.text

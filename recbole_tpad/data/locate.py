@@ -147,13 +147,29 @@ def inferred_settings(dataset_dir, name):
 
     files = dataset_files(dataset_dir, name)
     splits = all(s in files for s in SPLIT_SUFFIXES)
-    source = files[".train.inter"] if splits and ".inter" not in files else files[".inter"]
+    # benchmark split files win over a NAME.inter beside them (dataset_tools demo and
+    # sessionize write both: the .inter is the raw source, the splits are the protocol)
+    source = files[".train.inter"] if splits else files[".inter"]
     with open(source, encoding="utf-8") as handle:
         columns = [n for n, _ in parse_header(handle.readline())]
     settings = {"load_col": {"inter": columns}}
     if "user_id" not in columns and "session_id" in columns:
         settings["USER_ID_FIELD"] = "session_id"
-    if splits and ".inter" not in files or "item_id_list" in columns:
+    if splits or "item_id_list" in columns:
         settings["benchmark_filename"] = ["train", "valid", "test"]
         settings["alias_of_item_id"] = ["item_id_list"]
     return settings
+
+
+def protocol_description(config):
+    """One line saying how a run splits and scores its data (logged at the start of a run)."""
+    name = config["dataset"]
+    if config["benchmark_filename"]:
+        split = (f"the benchmark split files {name}.{'/'.join(config['benchmark_filename'])}.inter "
+                 "(valid/test cases: the last item given its prefix)")
+    else:
+        split = (f"{name}.inter split by eval_args {config['eval_args']['split']} "
+                 f"(grouped by {config['eval_args']['group_by']}, order {config['eval_args']['order']})")
+    ranking = "full ranking" if "full" in str(config["eval_args"]["mode"]) else "sampled ranking"
+    history = ", history items never ranked" if config["exclude_history"] else ""
+    return f"protocol: {split}; {ranking}{history}"
