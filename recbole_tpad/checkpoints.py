@@ -52,7 +52,7 @@ def _plain(value):
 
 def plain_settings(config):
     """The run's settings as JSON values: what the checkpoint records and resume compares."""
-    return {k: _plain(v) for k, v in config.final_config_dict.items()}
+    return {k: _plain(v) for k, v in config.final_config_dict.items() if not k.startswith("_")}
 
 
 def rng_state():
@@ -76,6 +76,32 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _dataset_checksum(config):
+    """The checksum of the run's atomic files (``dataset_tools.atomic.dataset_checksum``),
+    computed once per run: a checkpoint is only valid for the item ids of the data it saw."""
+    cached = config.final_config_dict.get("_dataset_checksum")
+    if cached is None:
+        from dataset_tools.atomic import dataset_checksum
+
+        try:
+            cached = dataset_checksum(config["data_path"], config["dataset"])
+        except FileNotFoundError:
+            cached = ""
+        config.final_config_dict["_dataset_checksum"] = cached
+    return cached
+
+
+def check_same_data(state, config, path):
+    """Refuse a checkpoint whose dataset files changed since it was trained: the item ids it
+    learned would silently point at other items."""
+    saved = state.get("dataset_checksum")
+    if saved and saved != _dataset_checksum(config):
+        raise CheckpointError(
+            f"{path}: trained on other contents of dataset {config['dataset']!r} (its files in "
+            f"{config['data_path']} changed since); its item ids would point at other items: "
+            "re-train on the current data")
+
+
 def save_checkpoint(path, trainer, epoch):
     """Write ``trainer``'s state atomically (temporary file, then rename)."""
     path = Path(path)
@@ -90,6 +116,7 @@ def save_checkpoint(path, trainer, epoch):
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
         "rng": rng_state(),
+        "dataset_checksum": _dataset_checksum(trainer.config),
     }
     loader = getattr(trainer, "train_loader", None)
     if loader is not None:  # its shuffling generator: a resumed run sees the same batches

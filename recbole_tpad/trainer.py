@@ -11,8 +11,8 @@ Config into checkpoints, so reading them could run code: :mod:`recbole_tpad.chec
 import torch
 from recbole.trainer import Trainer
 
-from recbole_tpad.checkpoints import (CheckpointError, differing_settings, load_checkpoint,
-                                      save_checkpoint, set_rng_state)
+from recbole_tpad.checkpoints import (CheckpointError, check_same_data, differing_settings,
+                                      load_checkpoint, save_checkpoint, set_rng_state)
 
 
 class ContentKNNTrainer(Trainer):
@@ -58,6 +58,7 @@ class SafeCheckpoints:
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def _load_weights(self, state, path):
+        check_same_data(state, self.config, path)
         try:
             self.model.load_state_dict(state["state_dict"])
         except RuntimeError as error:

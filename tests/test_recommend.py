@@ -74,3 +74,21 @@ def test_run_script_recommends_for_a_file_of_sessions(checkpoints, tmp_path, cap
     assert lines[0].startswith("session\trank\titem") and len(lines) == 1 + 3 * 3
     assert run_recbole_tpad.main(["--stage=recommend", "--checkpoint=/nope.pth", "--session=a"]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_is_refused_once_its_data_changed(demo_root, demo_features, tmp_path, monkeypatch):
+    import shutil
+
+    from recbole_tpad.checkpoints import CheckpointError
+    from tests.conftest import FAST
+
+    root = tmp_path / "data"
+    shutil.copytree(demo_root / "demo", root / "demo")
+    monkeypatch.chdir(tmp_path)
+    path = run("GRU4Rec", "demo", config_dict=dict(FAST, data_path=str(root), epochs=1,
+                                                    checkpoint_dir=str(tmp_path / "saved")))["saved_model_file"]
+    assert Recommender.from_checkpoint(path).recommend(["i00001"], k=3)
+    test_file = root / "demo" / "demo.test.inter"
+    test_file.write_text(test_file.read_text() + test_file.read_text().splitlines()[1] + "\n")
+    with pytest.raises(CheckpointError, match="trained on other contents of dataset 'demo'"):
+        Recommender.from_checkpoint(path)
