@@ -42,6 +42,24 @@ def test_fusions_keep_shape(kind):
     assert Fusion(8, kind)(torch.randn(5, 8), torch.randn(5, 8)).shape == (5, 8)
 
 
+def test_residual_fusion_starts_as_the_id_model_and_learns_to_use_features():
+    fusion = Fusion(8)  # the default, as its docstring says
+    assert fusion.kind == "residual"
+    ids, feats = torch.randn(5, 8), torch.randn(5, 8)
+    assert torch.equal(fusion(ids, feats), ids)  # at initialisation: exactly the ID embedding
+    loss = (fusion(ids, feats) - (ids + feats)).pow(2).sum()
+    loss.backward()
+    assert fusion.scale.grad.abs().sum() > 0  # the features get a way in
+
+
+def test_gate_fusion_stays_between_its_inputs():
+    torch.manual_seed(0)
+    fusion = Fusion(8, "gate")
+    ids, feats = torch.zeros(50, 8), torch.ones(50, 8)
+    out = fusion(ids, feats)  # g * 0 + (1 - g) * 1 with g in (0, 1)
+    assert (out > 0).all() and (out < 1).all()
+
+
 def test_unknown_choices_are_refused():
     with pytest.raises(ValueError, match="adapter='x'"):
         FeatureAdapter(4, 4, "x")

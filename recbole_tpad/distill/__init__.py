@@ -1,1 +1,2 @@
-"""TPAD pretraining: mutual-information estimators (the stage losses and loop are to come)."""
+"""TPAD's pretrainer: training sessions, the MI estimators (InfoNCE, CLUB), the stage-2
+objectives and the two-stage loop that writes the tpad-zU/zK/zT feature files."""

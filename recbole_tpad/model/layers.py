@@ -55,7 +55,7 @@ class Fusion(nn.Module):
     content vector dominated early and slowed item-level learning); ``residual`` beats both.
     """
 
-    def __init__(self, dim, kind="sum"):
+    def __init__(self, dim, kind="residual"):
         super().__init__()
         if kind not in FUSIONS:
             raise ValueError(f"fusion={kind!r}: use one of {FUSIONS}")
