@@ -58,7 +58,7 @@ def prepare_dataset(config):
 
 
 def _write_text_features(config, force=False):
-    from recbole_tpad.mllm.text_encoder import build_text_features
+    from recbole_tpad.text.encoder import build_text_features
     from recbole_tpad.data.sources import feature_file
 
     return build_text_features(config["dataset"], config["data_path"], feature_file(config),

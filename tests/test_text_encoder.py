@@ -3,7 +3,7 @@
 import numpy as np
 
 from recbole_tpad.data.features import is_current, load_feature_table, read_metadata
-from recbole_tpad.mllm.text_encoder import build_text_features
+from recbole_tpad.text.encoder import build_text_features
 
 
 def test_minilm_features_are_valid_and_group_categories(demo_root, tmp_path):
