@@ -52,7 +52,7 @@ def _plain(value):
 
 def plain_settings(config):
     """The run's settings as JSON values: what the checkpoint records and resume compares."""
-    return {k: _plain(v) for k, v in config.final_config_dict.items() if not k.startswith("_")}
+    return {k: _plain(v) for k, v in config.final_config_dict.items()}
 
 
 def rng_state():
@@ -76,26 +76,26 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _dataset_checksum(config):
+def dataset_checksum_of(trainer):
     """The checksum of the run's atomic files (``dataset_tools.atomic.dataset_checksum``),
-    computed once per run: a checkpoint is only valid for the item ids of the data it saw."""
-    cached = config.final_config_dict.get("_dataset_checksum")
-    if cached is None:
+    computed once per trainer: a checkpoint is only valid for the item ids of the data it saw."""
+    if getattr(trainer, "dataset_checksum", None) is None:
         from dataset_tools.atomic import dataset_checksum
 
+        config = trainer.config
         try:
-            cached = dataset_checksum(config["data_path"], config["dataset"])
+            trainer.dataset_checksum = dataset_checksum(config["data_path"], config["dataset"])
         except FileNotFoundError:
-            cached = ""
-        config.final_config_dict["_dataset_checksum"] = cached
-    return cached
+            trainer.dataset_checksum = ""
+    return trainer.dataset_checksum
 
 
-def check_same_data(state, config, path):
+def check_same_data(state, trainer, path):
     """Refuse a checkpoint whose dataset files changed since it was trained: the item ids it
     learned would silently point at other items."""
     saved = state.get("dataset_checksum")
-    if saved and saved != _dataset_checksum(config):
+    if saved and saved != dataset_checksum_of(trainer):
+        config = trainer.config
         raise CheckpointError(
             f"{path}: trained on other contents of dataset {config['dataset']!r} (its files in "
             f"{config['data_path']} changed since); its item ids would point at other items: "
@@ -116,7 +116,7 @@ def save_checkpoint(path, trainer, epoch):
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
         "rng": rng_state(),
-        "dataset_checksum": _dataset_checksum(trainer.config),
+        "dataset_checksum": dataset_checksum_of(trainer),
     }
     loader = getattr(trainer, "train_loader", None)
     if loader is not None:  # its shuffling generator: a resumed run sees the same batches
@@ -137,7 +137,7 @@ def load_checkpoint(path, map_location="cpu"):
         with warnings.catch_warnings():  # torch's note on the pickle protocol says nothing useful here
             warnings.simplefilter("ignore", UserWarning)
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
+    except pickle.UnpicklingError:
         raise CheckpointError(
             f"{path}: refused: it holds Python objects that only an unpickler that runs code "
             "could load. recbole-tpad never loads such files (RecBole's own checkpoints are "

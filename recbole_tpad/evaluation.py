@@ -19,6 +19,12 @@ TAIL_SHARE = 0.2
 N_BUCKETS = 5
 
 
+def training_prefixes(train_data):
+    """The training loader's dataset with every prefix, as RecBole built it (under
+    ``sequence_loss: all`` the loader keeps only the longest one and records the full set)."""
+    return getattr(train_data, "source_dataset", train_data._dataset)
+
+
 def training_item_counts(train_dataset, config):
     """Training interactions per internal item id: each training row's target, plus the first
     item of each sequence (the history of its one-item prefix, which is never a target)."""
@@ -75,7 +81,7 @@ def evaluate_by_target(trainer, train_data, test_data, config):
 
     if not isinstance(test_data, FullSortEvalDataLoader) or not test_data.is_sequential:
         return None
-    source = getattr(train_data, "source_dataset", train_data._dataset)  # before one_row_per_sequence
+    source = training_prefixes(train_data)
     seen = items_seen_in_training(source, config).to(trainer.device)
     item_counts = training_item_counts(source, config).to(trainer.device)
     topk = list(config["topk"])

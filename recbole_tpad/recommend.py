@@ -68,8 +68,9 @@ class Recommender:
 
         tic = time.perf_counter()
         config, model, dataset, train_data, _, _ = load_data_and_model(path)
-        source = getattr(train_data, "source_dataset", train_data._dataset)
-        return cls(config, model, dataset, source, time.perf_counter() - tic)
+        from recbole_tpad.evaluation import training_prefixes
+
+        return cls(config, model, dataset, training_prefixes(train_data), time.perf_counter() - tic)
 
     def _ids(self, session, strict):
         ids, skipped = [], []

@@ -39,8 +39,8 @@ class SafeCheckpoints:
         state = load_checkpoint(resume_file, self.device)
         changed = differing_settings(state["config"], self.config)
         if changed:
-            listed = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, b_a in
-                               list(changed.items())[:8] for a, b in [b_a])
+            listed = ", ".join(f"{k}: {saved!r} in the checkpoint, {now!r} now"
+                               for k, (saved, now) in list(changed.items())[:8])
             raise CheckpointError(
                 f"{resume_file}: saved with other settings ({listed}). Resume with the settings "
                 "it was saved with, or start a new run without --resume.")
@@ -58,12 +58,13 @@ class SafeCheckpoints:
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def _load_weights(self, state, path):
-        check_same_data(state, self.config, path)
+        check_same_data(state, self, path)
         try:
             self.model.load_state_dict(state["state_dict"])
         except RuntimeError as error:
-            raise CheckpointError(f"{path}: its weights do not fit this model "
-                                  f"({str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}); "
+            lines = str(error).splitlines()  # torch's first line is generic; the next names a tensor
+            detail = lines[1].strip() if len(lines) > 1 else lines[0]
+            raise CheckpointError(f"{path}: its weights do not fit this model ({detail}); "
                                   "it was saved with other model settings or data") from None
         self.model.load_other_parameter(state.get("other_parameter"))
 

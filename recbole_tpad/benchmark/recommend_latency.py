@@ -26,13 +26,13 @@ def main(argv=None):
     import torch
 
     import recbole_tpad  # noqa: F401
+    from recbole_tpad.evaluation import training_prefixes
     from recbole_tpad.quick_start import load_data_and_model, machine_description
     from recbole_tpad.recommend import Recommender
 
     tic = time.perf_counter()
     config, model, dataset, train_data, _, test_data = load_data_and_model(args.checkpoint)
-    rec = Recommender(config, model, dataset, getattr(train_data, "source_dataset", train_data._dataset),
-                      time.perf_counter() - tic)
+    rec = Recommender(config, model, dataset, training_prefixes(train_data), time.perf_counter() - tic)
     inter = test_data._dataset.inter_feat
     seqs, lengths = inter[rec.seq_field][-args.sessions:], inter[rec.len_field][-args.sessions:]
     sessions = [[rec.id_to_token[i] for i in s[:n].tolist()] for s, n in zip(seqs, lengths)]
