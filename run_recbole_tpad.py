@@ -8,6 +8,7 @@ Examples:
     python run_recbole_tpad.py --stage=pretrain --dataset=demo
     python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=tpad-zU
     python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=ID1,ID2 --topk=10
+    python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=NEW1 --new-items=new.item
 
 Any further --key=value overrides a config value (see properties/ and RecBole's docs).
 """
@@ -49,6 +50,8 @@ def build_parser():
     # runs the same key is RecBole's list of cut-offs
     recommend.add_argument("--exclude-seen", action="store_true", help="drop the session's own items")
     recommend.add_argument("--strict", action="store_true", help="refuse unknown item ids instead of skipping them")
+    recommend.add_argument("--new-items", help="an atomic .item file of items added after training: "
+                           "encoded as the checkpoint's features were, then ranked (TPAD, ContentKNN)")
     return parser
 
 
@@ -70,7 +73,7 @@ def main(argv=None):
     from recbole_tpad.config import ConfigError, parse_cli_values
     from recbole_tpad.data.features import FeatureFileError
     from recbole_tpad.data.locate import UnknownDatasetError
-    from recbole_tpad.distill.pretrainer import PretrainConfigError
+    from recbole_tpad.distill.settings import PretrainConfigError
     from recbole_tpad.distill.sessions import SessionSourceError
     from recbole_tpad.checkpoints import CheckpointError
     from recbole_tpad.losses import ObjectiveConfigError
@@ -125,6 +128,8 @@ def recommend_stage(args, extra):
 
     from recbole_tpad.checkpoints import CheckpointError
     from recbole_tpad.data.features import FeatureFileError
+    from recbole_tpad.distill.settings import PretrainConfigError
+    from recbole_tpad.new_items import NewItemsError
     from recbole_tpad.recommend import (Recommender, RecommendError, read_sessions,
                                         write_results)
 
@@ -148,10 +153,16 @@ def recommend_stage(args, extra):
         recommender = Recommender.from_checkpoint(args.checkpoint)
         print(f"loaded {args.checkpoint} ({recommender.config['model']} on "
               f"{recommender.config['dataset']}) in {recommender.load_seconds:.1f}s", file=sys.stderr)
+        if args.new_items:
+            tic = time.perf_counter()
+            added = recommender.add_items(args.new_items)
+            print(f"added {len(added)} new item(s) from {args.new_items} in "
+                  f"{time.perf_counter() - tic:.1f}s", file=sys.stderr)
         tic = time.perf_counter()
         results = recommender.recommend_batch(sessions, topk, args.exclude_seen, args.strict)
         seconds = time.perf_counter() - tic
-    except (CheckpointError, RecommendError, FeatureFileError, OSError) as error:
+    except (CheckpointError, RecommendError, FeatureFileError, NewItemsError, PretrainConfigError,
+            OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{len(sessions)} session(s) in {seconds:.2f}s ({len(sessions) / max(seconds, 1e-9):.0f} "

@@ -161,3 +161,17 @@ def differing_settings(saved, config):
     now = plain_settings(config)
     return {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
             if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}
+
+
+def latest_checkpoint_path(best_file):
+    """``saved/X.pth`` (RecBole's best model) -> ``saved/X-latest.pth`` (the last validated epoch)."""
+    best_file = Path(best_file)
+    return str(best_file.with_name(best_file.stem + "-latest" + best_file.suffix))
+
+
+def best_checkpoint_path(checkpoint):
+    """The best-model file that belongs to a checkpoint (itself, or the one its ``-latest`` names)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.stem.endswith("-latest"):
+        return str(checkpoint.with_name(checkpoint.stem[: -len("-latest")] + checkpoint.suffix))
+    return str(checkpoint)

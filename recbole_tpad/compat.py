@@ -86,6 +86,36 @@ def register_model(name, module):
     setattr(package, name, getattr(module, name))
 
 
+def register_dataset(name, cls):
+    """Make a plugin dataset class visible to RecBole's ``create_dataset``, which takes
+    ``recbole.data.dataset.<Model>Dataset`` when it exists (as for UniSRec)."""
+    setattr(importlib.import_module("recbole.data.dataset"), name, cls)
+
+
+def register_trainer(name, cls):
+    """Make a plugin trainer visible to RecBole's ``get_trainer`` (``recbole.trainer.<Model>Trainer``)."""
+    setattr(importlib.import_module("recbole.trainer"), name, cls)
+
+
+def read_plugin_model_properties(model_files):
+    """RecBole's ``Config`` reads a model's defaults only from ``recbole/properties/model/``;
+    after this, it also reads the yaml files ``model_files(model, model_class)`` names, so
+    ``recbole.quick_start.run_recbole(model="TPAD")`` gets TPAD's defaults as the plugin's own
+    Config does. Idempotent: a second call replaces the first's reader."""
+    from recbole.config.configurator import Config
+
+    original = getattr(Config._load_internal_config_dict, "__wrapped__",
+                       Config._load_internal_config_dict)
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        original(self, model, model_class, dataset)
+        for path in model_files(model, model_class):
+            self._update_internal_config_dict(str(path))
+
+    _load_internal_config_dict.__wrapped__ = original
+    Config._load_internal_config_dict = _load_internal_config_dict
+
+
 def quiet_recbole_future_warnings():
     """RecBole's own code triggers pandas (chained ``fillna(inplace=True)``) and torch
     (``torch.cuda.amp.GradScaler``) FutureWarnings on every run; they say nothing a user can act

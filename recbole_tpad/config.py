@@ -81,6 +81,8 @@ _POSITIVE_INTS = ("epochs", "train_batch_size", "eval_batch_size", "stopping_ste
                   "embedding_size", "hidden_size", "n_layers", "n_heads", "inner_size",
                   "MAX_ITEM_LIST_LENGTH")
 _POSITIVE_NUMBERS = ("learning_rate",)
+#: Dropout rates and shares: at least 0, below 1.
+_SHARES = ("id_dropout", "item_dropout", "feature_dropout", "hidden_dropout_prob", "attn_dropout_prob")
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,11 +91,13 @@ def _choices():
     from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES
     from recbole_tpad.model.content import SESSION_VECTORS
     from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FUSIONS
+    from recbole_tpad.model.tpad import COLD_ITEM_IDS
 
     return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
             "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,
             "negative_sampling": SAMPLINGS, "content_session": SESSION_VECTORS,
-            "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier")}
+            "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier"),
+            "cold_item_ids": COLD_ITEM_IDS}
 
 
 def check_values(values, source="--key=value"):
@@ -112,6 +116,9 @@ def check_values(values, source="--key=value"):
         if key in _POSITIVE_NUMBERS and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                          or not value > 0):
             raise ConfigError(f"{source}: {key}={value!r}: give a positive number (e.g. 0.001)")
+        if key in _SHARES and value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1):
+            raise ConfigError(f"{source}: {key}={value!r}: give a share from 0 up to (not including) 1")
         choices = _choices().get(key)
         if choices and value not in choices:
             raise ConfigError(f"{source}: {key}={value!r}: use one of {', '.join(map(str, choices))}")
@@ -121,6 +128,21 @@ def check_values(values, source="--key=value"):
                     and all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in value))):
             raise ConfigError(f"{source}: topk={value!r}: give a list of positive whole numbers, "
                               "e.g. [5,10,20]")
+
+
+def plugin_model_files(model, model_class, every_model=False):
+    """The plugin's yaml files of a model, existing ones only: those of the plugin classes it
+    extends first (SASRecPub: TPAD's, then its own). ``every_model``: also the plugin's yaml for
+    a RecBole model (``properties/model/SASRec.yaml``: the protocol's settings for it)."""
+    root = properties_dir()
+    lineage = [c.__name__ for c in reversed(getattr(model_class, "__mro__", ()))
+               if c.__module__.startswith("recbole_tpad.")]
+    if every_model:
+        lineage.append(model)
+    elif not lineage:
+        return []
+    files = [root / "model" / f"{name}.yaml" for name in dict.fromkeys(lineage)]
+    return [path for path in files if path.is_file()]
 
 
 class Config(RecBoleConfig):
@@ -159,12 +181,11 @@ class Config(RecBoleConfig):
         return model_name, model_class, dataset
 
     def _load_internal_config_dict(self, model, model_class, dataset):
+        # RecBole's defaults (and, through compat.read_plugin_model_properties, a plugin model's
+        # own yaml, which the plugin's overall.yaml must not override: so it is read again below)
         super()._load_internal_config_dict(model, model_class, dataset)
         root = properties_dir()
-        # a plugin model's yaml, after those of the plugin models it extends (SASRecPub: TPAD's)
-        lineage = [c.__name__ for c in reversed(getattr(model_class, "__mro__", ()))
-                   if c.__module__.startswith("recbole_tpad.")]
-        model_files = [root / "model" / f"{name}.yaml" for name in dict.fromkeys(lineage + [model])]
+        model_files = plugin_model_files(model, model_class, every_model=True)
         for path in (root / "overall.yaml", *model_files, root / "dataset" / f"{dataset}.yaml"):
             if path.is_file():
                 loaded = self._update_internal_config_dict(str(path)) or {}

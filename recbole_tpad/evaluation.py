@@ -88,7 +88,7 @@ def evaluate_by_target(trainer, train_data, test_data, config):
     trainer.model.eval()
     per_case, cold, target_counts = [], [], []
     for batch in test_data:
-        _, scores, _, positive_i = trainer._full_sort_batch_eval(batch)
+        _, scores, _, positive_i = trainer.full_ranking_batch(batch)
         positive_i = positive_i.to(scores.device)
         # RecBole's own ranking: torch.topk, so tied scores (items with identical content, say)
         # are ordered exactly as in its test_result; a target outside the top k gets rank k

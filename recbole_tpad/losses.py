@@ -211,9 +211,10 @@ _CLASSES = {}
 
 def model_class_for(config, model_class):
     """``model_class``, or a subclass of it (same name) that trains with the plugin's objective
-    when ``loss_type: SS`` or ``sequence_loss: all`` is set."""
+    when ``loss_type: SS`` or ``sequence_loss: all`` is set. The plugin's models
+    (``native_objective``: TPAD, SASRecPub) train with it themselves."""
     check_objective_settings(config, model_class)
-    if not uses_plugin_objective(config):
+    if not uses_plugin_objective(config) or getattr(model_class, "native_objective", False):
         return model_class
     if model_class not in _CLASSES:
         def __init__(self, config, dataset):

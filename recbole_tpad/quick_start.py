@@ -1,9 +1,11 @@
 """The one training/evaluation core: the run script, the comparison and the tuner all call it.
 
 :func:`run` is RecBole's ``run_recbole`` plus what the plugin promises around it: the dataset
-is found (or linked, or generated) and validated before anything long starts, TPAD's feature
-file is built when it is the default one and missing or stale, and the result carries epoch
-times and peak memory for side-by-side comparisons.
+is found (or linked, or generated) and validated before anything long starts, and the result
+carries epoch times, the validation curve, slices and peak memory for side-by-side comparisons.
+The rest lives where RecBole puts it: the feature table in the dataset
+(:mod:`recbole_tpad.data.dataset`), timing, checkpoints and the time budget in the trainer
+(:mod:`recbole_tpad.trainer`).
 """
 
 import json
@@ -13,20 +15,18 @@ from logging import getLogger
 from pathlib import Path
 
 import torch
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_tpad.checkpoints import best_checkpoint_path
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
+from recbole_tpad.data.dataset import create_dataset
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
 from recbole_tpad.registry import get_trainer
 from recbole_tpad.runtime import peak_rss_mb
 from recbole_tpad.trainer import plugin_trainer
-
-
-class TimeBudgetReached(Exception):
-    """Raised after a validated epoch once ``max_train_minutes`` have passed (ends ``fit``)."""
 
 
 class DatasetInvalidError(ValueError):
@@ -57,36 +57,18 @@ def prepare_dataset(config):
     return dataset_dir
 
 
-def _write_text_features(config, force=False):
-    from recbole_tpad.text.encoder import build_text_features
-    from recbole_tpad.data.sources import feature_file
-
-    return build_text_features(config["dataset"], config["data_path"], feature_file(config),
-                               encoder=config["text_encoder"], force=force,
-                               progress=config["show_progress"])
-
-
-def prepare_features(config):
-    """Build TPAD's default text-encoder features when they are missing or out of date.
-
-    Only the default file (``feature_file`` unset) is built: a file given explicitly is the
-    user's (e.g. the pretrainer's output) and is checked, never replaced.
-    """
-    if config["model"] not in ("TPAD", "ContentKNN") or config["use_features"] is False \
-            or config["feature_file"]:
-        return
-    if not config["build_missing_features"] or config["feature_source"] != "text-minilm":
-        return
-    _write_text_features(config)
-
-
 def build_features(dataset, config_file_list=None, config_dict=None, force=False):
     """``--stage=features``: write the text-encoder feature file for ``dataset``."""
+    from recbole_tpad.data.sources import dataset_folder, feature_file
+    from recbole_tpad.text.encoder import build_text_features
+
     config = Config(model="TPAD", dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
     init_logger(config)
     prepare_dataset(config)
-    return _write_text_features(config, force)
+    return build_text_features(config["dataset"], dataset_folder(config), feature_file(config),
+                               encoder=config["text_encoder"], force=force,
+                               progress=config["show_progress"])
 
 
 def one_row_per_sequence(config, train_data):
@@ -143,10 +125,9 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
         init_logger(config)
     logger = getLogger()
     prepare_dataset(config)
-    prepare_features(config)
     logger.info(config)
 
-    data = create_dataset(config)
+    data = create_dataset(config)  # TPADDataset (with its feature table) for TPAD / ContentKNN
     logger.info(data)
     modes = config["eval_args"]["mode"]
     modes = modes.values() if isinstance(modes, dict) else [modes]
@@ -180,20 +161,6 @@ def machine_description(device):
     return text
 
 
-def latest_checkpoint_path(best_file):
-    """``saved/X.pth`` (RecBole's best model) -> ``saved/X-latest.pth`` (the last validated epoch)."""
-    best_file = Path(best_file)
-    return str(best_file.with_name(best_file.stem + "-latest" + best_file.suffix))
-
-
-def best_checkpoint_path(checkpoint):
-    """The best-model file that belongs to a checkpoint (itself, or the one its ``-latest`` names)."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.stem.endswith("-latest"):
-        return str(checkpoint.with_name(checkpoint.stem[: -len("-latest")] + checkpoint.suffix))
-    return str(checkpoint)
-
-
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
         callback_fn=None, resume_file=None):
     """Train ``model`` on ``dataset`` and evaluate it on the test split.
@@ -215,66 +182,23 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     started = time.time()
     config, (train_data, valid_data, test_data), trainer = build_experiment(
         model, dataset, config_file_list, config_dict, log=True)
-    logger = getLogger()
+    saved = saved and not getattr(trainer.model, "training_free", False)  # ContentKNN: no weights
     if resume_file:
         trainer.resume_checkpoint(resume_file)
         # RecBole would now write its best model over the file it resumed from.
         trainer.saved_model_file = best_checkpoint_path(resume_file)
-    latest = latest_checkpoint_path(trainer.saved_model_file)
-    budget = config["max_train_minutes"]
-    valid_curve = []
-    train_started = time.time()
-
-    def after_validation(epoch_idx, valid_score):
-        valid_curve.append({"epoch": epoch_idx, "valid_score": float(valid_score),
-                            "seconds": time.time() - train_started})
-        if saved:  # the state after every validated epoch, so an interrupted run loses nothing
-            trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=latest)
-        if callback_fn:
-            callback_fn(epoch_idx, valid_score)
-        if budget and time.time() - train_started > 60 * budget:
-            raise TimeBudgetReached(epoch_idx)
-
-    epoch_times = []
-    train_epoch = trainer._train_epoch
-
-    def timed_train_epoch(*args, **kwargs):
-        tic = time.perf_counter()
-        result = train_epoch(*args, **kwargs)
-        epoch_times.append(time.perf_counter() - tic)
-        return result
-
-    trainer._train_epoch = timed_train_epoch
-    if getattr(trainer.model, "training_free", False):  # e.g. ContentKNN: nothing to fit
-        saved = False
-        best_valid_result = trainer.evaluate(valid_data, load_best_model=False,
-                                             show_progress=config["show_progress"])
-        best_valid_score = best_valid_result[config["valid_metric"].lower()]
-        stopped_by = "no training"
-    else:
-        try:
-            best_valid_score, best_valid_result = trainer.fit(
-                train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-                callback_fn=after_validation)
-            # from the last validated epoch's index, so a resumed run is judged by the whole run
-            capped = valid_curve and valid_curve[-1]["epoch"] + 1 >= config["epochs"]
-            stopped_by = "epoch cap" if capped else "early stopping"
-        except TimeBudgetReached as reached:
-            # the best model so far is saved (RecBole saves before the callback): test that one
-            logger.info(f"max_train_minutes={budget} reached after epoch {reached.args[0]}")
-            best_valid_score = trainer.best_valid_score
-            best_valid_result = trainer.best_valid_result
-            stopped_by = "time budget"
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+        callback_fn=callback_fn)
     tic = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
     test_seconds = time.perf_counter() - tic
-    from recbole_tpad.evaluation import evaluate_by_target
+    by_target = trainer.evaluate_by_target(train_data, test_data)
+    epoch_times = trainer.epoch_times
 
-    by_target = evaluate_by_target(trainer, train_data, test_data, config)
-
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    getLogger().info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    getLogger().info(set_color("test result", "yellow") + f": {test_result}")
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -284,8 +208,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "test_result": dict(test_result),
         "test_result_by_target": by_target,
         "epochs_run": len(epoch_times),
-        "stopped_by": stopped_by,
-        "valid_curve": valid_curve,
+        "stopped_by": trainer.stopped_by,
+        "valid_curve": trainer.valid_curve,
         "max_epochs": config["epochs"],
         "epoch_times": epoch_times,
         "mean_epoch_seconds": sum(epoch_times) / len(epoch_times) if epoch_times else None,
@@ -298,7 +222,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],
         "saved_model_file": trainer.saved_model_file if saved else None,
-        "latest_checkpoint": latest if saved else None,
+        "latest_checkpoint": trainer.latest_checkpoint,
         "versions": library_versions(),
         "command": " ".join(sys.argv),
     }
@@ -323,7 +247,7 @@ def load_data_and_model(model_file):
         values.pop(key, None)
     config, (train_data, valid_data, test_data), trainer = build_experiment(
         saved["model"], saved["dataset"], config_dict=values)
-    trainer._load_weights(state, model_file)
+    trainer.load_weights(state, model_file)
     trainer.model.eval()
     return config, trainer.model, train_data._dataset, train_data, valid_data, test_data
 

@@ -9,7 +9,8 @@ the run is rebuilt from the settings the checkpoint records (:func:`load_data_an
 reads it with ``weights_only=True``) and scored by the model's own ``full_sort_predict``, so a
 session is ranked exactly as in evaluation. Item ids are the dataset's own tokens. An unknown id
 is skipped with a warning naming it (``strict=True`` refuses it); a session with no known item
-gets the most popular training items, and the result says so.
+gets the most popular training items, and the result says so. Items added after training are
+appended with :meth:`Recommender.add_items` (``--new-items``, :mod:`recbole_tpad.new_items`).
 """
 
 import logging
@@ -60,6 +61,22 @@ class Recommender:
 
         items = read_item_table(Path(config["data_path"]), config["dataset"])
         self.titles = {k: v.get("title", "") for k, v in items.items()}
+        self._check_feature_table(dataset)
+
+    def _check_feature_table(self, dataset):
+        """The feature file on disk must still hold the vectors the checkpoint was trained on:
+        new items are encoded by that file's producer, and they must live in the same space."""
+        trained = getattr(self.model, "item_features", None)
+        current = getattr(dataset, "item_features", None)
+        if trained is None or current is None:
+            return
+        if trained.shape != current.shape or not torch.allclose(trained.cpu(), current, atol=1e-6):
+            from recbole_tpad.data.sources import feature_file
+
+            raise RecommendError(
+                f"the feature file {feature_file(self.config)} no longer holds the vectors this "
+                "checkpoint was trained on (it was rebuilt with other settings or another "
+                "producer since): put back the file it was trained with, or train again on this one")
 
     @classmethod
     def from_checkpoint(cls, path):
@@ -71,6 +88,37 @@ class Recommender:
         from recbole_tpad.evaluation import training_prefixes
 
         return cls(config, model, dataset, training_prefixes(train_data), time.perf_counter() - tic)
+
+    def add_items(self, path, backbone=None):
+        """Add the items of an atomic ``.item`` file (``--new-items``) to the candidates without
+        retraining: each is encoded by the producer of the checkpoint's feature table
+        (:mod:`recbole_tpad.new_items`) and appended, so it can be recommended and can appear in
+        sessions. Only models that score items from features can take them (TPAD with
+        ``use_features``, ContentKNN). Returns the ids added."""
+        from recbole_tpad.data.features import read_metadata
+        from recbole_tpad.data.sources import feature_file
+        from recbole_tpad.new_items import encode_new_items, read_new_items
+
+        name = self.config["model"]
+        if getattr(self.model, "item_features", None) is None:
+            raise RecommendError(
+                f"{name} scores items by the ID vectors it trained, so it cannot rank an item it "
+                "never saw: new items need a model that reads item features (TPAD with "
+                "use_features=True, or ContentKNN)")
+        source = feature_file(self.config)
+        meta = read_metadata(source)
+        items = read_new_items(path, self.config["ITEM_ID_FIELD"], self.token_to_id)
+        vectors = encode_new_items(items, meta, self.config["checkpoint_dir"], backbone=backbone)
+        first = len(self.id_to_token)
+        self.model.add_items(torch.from_numpy(vectors))
+        self.id_to_token = list(self.id_to_token) + [item.item_id for item in items]
+        self.token_to_id = dict(self.token_to_id, **{item.item_id: first + n
+                                                     for n, item in enumerate(items)})
+        self.popularity = torch.cat([self.popularity, torch.zeros(len(items))])
+        self.titles.update({item.item_id: item.record.get("title", "") for item in items})
+        logger.info("added %d new item(s) from %s, encoded as %s's table (%s)", len(items), path,
+                    name, meta.get("producer", {}).get("name"))
+        return [item.item_id for item in items]
 
     def _ids(self, session, strict):
         ids, skipped = [], []

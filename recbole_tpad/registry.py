@@ -1,4 +1,6 @@
-"""Model names to classes: the plugin's own models first, then every model RecBole ships."""
+"""Names to classes: models (the plugin's own first, then every model RecBole ships), their
+datasets and their trainers, found as RecBole and RecBole-GNN find them (``<Model>Dataset``,
+``<Model>Trainer``)."""
 
 import importlib
 import inspect
@@ -65,3 +67,21 @@ def get_trainer(model_type, model_name):
 
     found = getattr(trainer, f"{model_name}Trainer", None)
     return found or recbole_get_trainer(model_type, model_name)
+
+
+def dataset_class(config):
+    """The dataset class of a run: :class:`recbole_tpad.data.dataset.TPADDataset` for the models
+    that read item features (``reads_item_features``), else RecBole's ``<Model>Dataset`` or the
+    class of the model's type, as RecBole's ``create_dataset`` chooses."""
+    from recbole.data import dataset as recbole_datasets
+    from recbole.utils import ModelType
+
+    from recbole_tpad.data.dataset import TPADDataset
+
+    if getattr(get_model(config["model"]), "reads_item_features", False):
+        return TPADDataset
+    own = getattr(recbole_datasets, f"{config['model']}Dataset", None)
+    if own is not None:
+        return own
+    by_type = {ModelType.SEQUENTIAL: "SequentialDataset", ModelType.KNOWLEDGE: "KnowledgeBasedDataset"}
+    return getattr(recbole_datasets, by_type.get(config["MODEL_TYPE"], "Dataset"))

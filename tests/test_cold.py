@@ -6,6 +6,7 @@ import os
 import random
 
 import numpy as np
+import torch
 import pytest
 
 from dataset_tools.atomic import read_atomic, write_atomic
@@ -84,18 +85,23 @@ def test_x_cold_is_derived_on_demand_and_rebuilt_when_x_changes(tmp_path):
     assert train.stat().st_mtime_ns != stamp
 
 
-def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkeypatch):
-    from recbole_tpad.quick_start import run
-
+def cold_run_settings(tmp_path, monkeypatch):
+    """A small cold-start split with category features, and the run settings for it."""
     monkeypatch.chdir(tmp_path)
     data_path = tmp_path / "dataset"
     user_dataset(data_path)
     folder = ensure_dataset("shop-cold", data_path)
     category_features(folder, "shop-cold")
-    common = dict(data_path=str(data_path), checkpoint_dir=str(tmp_path / "saved"), show_progress=False,
-                  state="WARNING", epochs=15, train_batch_size=256, eval_batch_size=512,
-                  embedding_size=32, hidden_size=32, inner_size=64, learning_rate=0.005, topk=[5, 10, 20],
-                  stopping_step=3, build_missing_features=False)
+    return dict(data_path=str(data_path), checkpoint_dir=str(tmp_path / "saved"), show_progress=False,
+                state="WARNING", epochs=15, train_batch_size=256, eval_batch_size=512,
+                embedding_size=32, hidden_size=32, inner_size=64, learning_rate=0.005, topk=[5, 10, 20],
+                stopping_step=3, build_missing_features=False)
+
+
+def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkeypatch):
+    from recbole_tpad.quick_start import run
+
+    common = cold_run_settings(tmp_path, monkeypatch)
     tpad = run("TPAD", "shop-cold", config_dict=dict(common, use_id_embedding=False))
     sasrec = run("SASRec", "shop-cold", config_dict=common)
     for result in (tpad, sasrec):
@@ -117,3 +123,32 @@ def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkey
     assert sasrec["test_result_by_target"]["cold"]["recall@20"] < \
         tpad["test_result_by_target"]["cold"]["recall@20"] / 3
     assert os.path.isfile(tpad["saved_model_file"])
+
+
+def test_zero_ids_for_cold_items_and_id_dropout_let_the_fused_model_rank_them(tmp_path, monkeypatch):
+    """The default fused TPAD gives a cold item an untrained ID vector that drowns its features;
+    ``cold_item_ids: zero`` scores it from its features alone and ``id_dropout`` trains the
+    features to carry a ranking without IDs: together the fused model ranks cold items."""
+    from recbole_tpad.quick_start import build_experiment, run
+
+    common = cold_run_settings(tmp_path, monkeypatch)
+    learned = run("TPAD", "shop-cold", config_dict=common)
+    zero = run("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="zero", id_dropout=0.3))
+    cold = {name: r["test_result_by_target"]["cold"]["recall@20"] for name, r in
+            (("learned", learned), ("zero", zero))}
+    warm = {name: r["test_result_by_target"]["warm"]["recall@20"] for name, r in
+            (("learned", learned), ("zero", zero))}
+    assert cold["zero"] > 3 * (20 / 180) and cold["zero"] > 2 * cold["learned"], cold
+    assert warm["zero"] > 0.8 * warm["learned"], warm
+
+    # the switches act on the ID part only: cold rows exactly zero; dropout only in training
+    _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+        common, cold_item_ids="zero", id_dropout=0.5))
+    model = trainer.model
+    ids = model.id_vectors()  # training mode: cold rows and about half the others are zero
+    zero_rows = (ids == 0).all(1)
+    assert zero_rows[~model.id_trained].all()
+    share = zero_rows[model.id_trained].float().mean()
+    assert 0.3 < share < 0.7
+    model.eval()
+    assert torch.equal((model.id_vectors() == 0).all(1), ~model.id_trained)

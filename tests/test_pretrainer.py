@@ -1,6 +1,7 @@
 """The TPAD pretrainer on a tiny random backbone and tiny data: end to end into TPAD, resume
 after an interruption (same features as an uninterrupted run), ablations, no split leakage."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,11 +10,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from dataset_tools.demo import generate_demo
 from recbole_tpad.data.features import read_metadata
-from recbole_tpad.distill.pretrainer import (PretrainConfigError, Pretrainer, feature_path,
-                                             pretrain, pretrain_config)
+from recbole_tpad.distill.pretrainer import Pretrainer, pretrain
+from recbole_tpad.distill.settings import PretrainConfigError, feature_path, pretrain_config
 from recbole_tpad.distill.sessions import training_sessions
 from recbole_tpad.mllm.offline import ComposedMLLM
 from recbole_tpad.mllm.tiny import TinyImageTokens, build_tiny_llm
@@ -62,10 +64,26 @@ def test_tiny_pretrain_writes_feature_files_that_tpad_trains_on(tiny_llm, image_
 
     monkeypatch.chdir(tmp_path)
     result = run("TPAD", "demo", config_dict={
-        "data_path": str(image_root), "checkpoint_dir": str(tmp_path / "rb"), "epochs": 1,
+        "data_path": str(image_root), "checkpoint_dir": str(tmp_path / "saved"), "epochs": 3,
         "feature_source": "tpad-zU", "show_progress": False, "train_batch_size": 256,
         "embedding_size": 16, "inner_size": 32, "state": "WARNING"})
-    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+    random_ndcg = 10 / 128 * 0.4  # a random ranking of 128 items: NDCG@10 under 10/n
+    assert result["test_result"]["ndcg@10"] > 2 * random_ndcg, result["test_result"]
+
+    # an item added after training is encoded by the same backbone, adapters and heads
+    from dataset_tools.atomic import read_item_table
+    from recbole_tpad.recommend import Recommender
+
+    rec = Recommender.from_checkpoint(result["saved_model_file"])
+    original = rec.id_to_token[7]
+    record = read_item_table(image_root / "demo", "demo")[original]  # every field, image too
+    record["image"] = str(image_root / "demo" / record["image"])
+    header = (image_root / "demo" / "demo.item").read_text().splitlines()[0]
+    new_items = tmp_path / "new.item"
+    new_items.write_text(header + "\n" + "\t".join(["copy", *record.values()]) + "\n")
+    rec.add_items(new_items, backbone=backbone(tiny_llm))
+    features = rec.model.item_features
+    assert torch.nn.functional.cosine_similarity(features[-1], features[7], dim=0) > 0.999
 
 
 def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_llm, image_root,
@@ -146,15 +164,33 @@ def test_ablation_switches(tiny_llm, image_root, tmp_path):
     assert all(r["hmie_item"] == 0 for r in rows if r["stage"] == "stage2")
 
 
-def test_unknown_settings_and_unsupported_backbones_are_refused(tmp_path, image_root):
+def test_unknown_settings_are_refused():
     with pytest.raises(PretrainConfigError, match=r"unknown pretrain setting\(s\) \['stage3_steps'\]"):
         pretrain_config("demo", config_dict={"stage3_steps": 3})
-    from recbole_tpad.mllm.tiny import build_tiny_llava
-    from recbole_tpad.mllm.hf_vlm import HFVisionLanguageBackbone
 
-    llava = HFVisionLanguageBackbone(build_tiny_llava(tmp_path / "llava"))
-    with pytest.raises(PretrainConfigError, match="split forward"):
-        pretrain("demo", config_dict=settings(image_root, tmp_path), backbone=llava)
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_hf_vision_language_models_pretrain_through_their_full_forward(family, image_root, tmp_path):
+    """A LLaVA- or Qwen2-VL-family model (no split forward): both stages on its full forward,
+    the features written; killed in stage 2, it resumes and ends with the same features."""
+    from recbole_tpad.mllm.hf_vlm import HFVisionLanguageBackbone
+    from recbole_tpad.mllm.tiny import build_tiny_llava, build_tiny_qwen2_vl
+
+    folder = (build_tiny_llava if family == "llava" else build_tiny_qwen2_vl)(tmp_path / family)
+    assert not HFVisionLanguageBackbone(folder).split_forward
+    config = settings(image_root, tmp_path / "saved", stage2_steps=4, stage2_batch=8, lora_top_layers=1,
+                      feature_prefix=f"tpad-{family}")  # its own files in the shared demo folder
+    whole = pretrain("demo", config_dict=config, backbone=HFVisionLanguageBackbone(folder))
+    zu = np.load(whole["zU"])
+    assert zu.shape[0] == 128 and np.isfinite(zu).all() and zu.std(0).mean() > 0
+    assert not list((tmp_path / "saved" / "pretrain").glob("lower-states/*"))  # no cache: full forward
+
+    again = dict(config, checkpoint_dir=str(tmp_path / "again"), feature_prefix=f"tpad-{family}-again")
+    with pytest.raises(KeyboardInterrupt):
+        pretrain("demo", config_dict=again, backbone=HFVisionLanguageBackbone(folder),
+                 interrupt_at=("stage2", 2))
+    resumed = pretrain("demo", config_dict=again, backbone=HFVisionLanguageBackbone(folder))
+    assert np.allclose(np.load(resumed["zU"]), zu, atol=1e-5)
 
 
 def test_pretraining_sessions_never_hold_valid_or_test_targets(tmp_path, demo_root):
@@ -168,6 +204,11 @@ def test_pretraining_sessions_never_hold_valid_or_test_targets(tmp_path, demo_ro
             lines.append(f"{user}\t{item}\t{t * 10}")
     (folder / "loo.inter").write_text("\n".join(lines) + "\n")
     assert training_sessions(folder, "loo") == [["a", "b", "c"], ["x", "y"]]  # u2 keeps 1 item
+    # the held-out report reads the valid targets (second last), never the test ones (last)
+    from recbole_tpad.distill.sessions import validation_cases
+
+    assert validation_cases(folder, "loo") == [(["a", "b", "c"], "d"), (["c"], "a"), (["x", "y"], "z")]
+    assert validation_cases(folder, "loo", max_prefix=1)[0] == (["c"], "d")
 
     # benchmark files: only the train file is read; no valid/test session appears
     keyed = training_sessions(demo_root / "demo", "demo", with_keys=True)
@@ -195,6 +236,10 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path):
     work = next((tmp_path / "pretrain").glob("demo-*"))
     rows = [r for r in torch.load(work / "checkpoint.pt", weights_only=True)["log"]
             if r["stage"] == "stage2"]
+    # held out (validation cases): the Transfer-MLLM ranks next items above popularity
+    held_out = json.loads((work / "summary.json").read_text())["held_out"]
+    assert held_out["cases"] >= 20
+    assert held_out["transfer_recall@20"] > held_out["popularity_recall@20"], held_out
     first = np.mean([r["next"] for r in rows[:10]])
     last = np.mean([r["next"] for r in rows[-10:]])
     assert abs(first - np.log(16)) < 0.2  # chance at the start (16 sessions per batch)
@@ -222,9 +267,38 @@ def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny
 
 
 def test_quiet_mode_still_shows_progress_with_an_estimate(capsys):
-    from recbole_tpad.distill.pretrainer import progress
+    from recbole_tpad.runtime import progress
 
     for _ in progress(range(3), show=False, desc="stage2"):
         pass
     err = capsys.readouterr().err
     assert "stage2" in err and "3/3" in err
+
+
+def test_device_and_precision_are_resolved_and_refused_when_absent():
+    from recbole_tpad.distill.settings import resolve_device
+
+    if torch.cuda.is_available():
+        assert resolve_device({"device": "auto"})[0] == "cuda"
+    else:
+        assert resolve_device({"device": "auto", "precision": "auto"}) == ("cpu", "fp32")
+        with pytest.raises(PretrainConfigError, match="device=cuda: torch .* sees no CUDA GPU here"):
+            resolve_device({"device": "cuda"})
+        with pytest.raises(PretrainConfigError, match="precision=bf16 needs a GPU"):
+            resolve_device({"device": "cpu", "precision": "bf16"})
+    with pytest.raises(PretrainConfigError, match="device='tpu'"):
+        resolve_device({"device": "tpu"})
+    # fp32 is every earlier run's setting: it leaves the work folder's key as it was
+    from recbole_tpad.distill.settings import result_settings
+
+    assert "precision" not in result_settings({"precision": "fp32", "device": "cpu", "seed": 1})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine: the GPU "
+                    "pretraining path (device=cuda, bf16 autocast) is not exercised here")
+def test_tiny_pretrain_on_the_gpu_writes_the_same_contract(tiny_llm, image_root, tmp_path):
+    paths = pretrain("demo", config_dict=settings(image_root, tmp_path / "saved", device="cuda",
+                                                  feature_prefix="tpad-gpu"),
+                     backbone=backbone(tiny_llm))
+    meta = read_metadata(paths["zU"])
+    assert meta["producer"]["config"]["device"] == "cuda" and np.isfinite(np.load(paths["zU"])).all()

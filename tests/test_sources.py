@@ -29,7 +29,7 @@ def test_feature_file_prefers_an_explicit_file():
 
 
 def test_the_pretrainer_writes_where_the_model_reads(tmp_path):
-    from recbole_tpad.distill.pretrainer import feature_path
+    from recbole_tpad.distill.settings import feature_path
 
     written = feature_path(tmp_path, "demo", "zK", "tpad-noAMIE")
     read = feature_file({"feature_file": None, "feature_source": "tpad-noAMIE-zK",

@@ -58,27 +58,6 @@ def pretrained_views(overrides):
     return {**overrides.get("pretrain", {}), "feature_prefix": source.producer}, source.view
 
 
-def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
-    """Run the pretrainer unless the feature files (``views``) are current for these settings."""
-    from recbole_tpad.data.locate import ensure_dataset
-    from recbole_tpad.distill.pretrainer import (feature_path, features_current, pretrain,
-                                                 pretrain_config, pretrain_keys)
-
-    known = pretrain_keys()
-    given = {k: v for k, v in (config_dict or {}).items() if k in known}
-    config = pretrain_config(dataset, config_file_list, given)
-    data_dir = ensure_dataset(dataset, config["data_path"])
-    if features_current(dataset, config, data_dir, views):
-        print(f"pretrained features of {dataset} are current "
-              f"({feature_path(data_dir, dataset, 'zU', config['feature_prefix'])})", flush=True)
-        return
-    print(f"pretraining on {dataset} ({config['feature_prefix']}: properties/pretrain/ + {given})",
-          flush=True)
-    tic = time.time()
-    pretrain(dataset, config_file_list, given)
-    print(f"pretraining finished in {time.time() - tic:.0f}s", flush=True)
-
-
 def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()):
     """What makes two runs the same: the settings, the properties/config files they read and
     the checksums of pretrained feature files they use.
@@ -101,7 +80,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     """One unit per (model or variant, seed): what it runs, where its result goes, its key.
     Pretrains first where a variant reads pretrained features (skipped when current)."""
     from recbole_tpad.data.locate import ensure_dataset
-    from recbole_tpad.distill.pretrainer import feature_path
+    from recbole_tpad.distill.settings import feature_path
 
     variants = [(label, *resolve_variant(label)) for label in models]
     needed = {}  # pretrain settings -> the views variants read
@@ -112,6 +91,8 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     problems = {}
     for settings, views in needed.items():
         try:
+            from recbole_tpad.distill.pretrainer import ensure_pretrained
+
             ensure_pretrained(dataset, {**(config_dict or {}), **json.loads(settings)},
                               config_file_list, tuple(sorted(views)))
         except Exception as error:  # noqa: BLE001 - that variant's units fail, the others run
@@ -264,7 +245,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
 
 def pretrain_only_keys():
     """Settings only the pretrainer reads (they must not reach RecBole's Config)."""
-    from recbole_tpad.distill.pretrainer import pretrain_keys
+    from recbole_tpad.distill.settings import pretrain_keys
 
     return pretrain_keys() - {"seed", "data_path", "checkpoint_dir", "show_progress"}
 

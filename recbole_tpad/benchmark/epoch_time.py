@@ -6,11 +6,11 @@ on a shared machine hits every model alike. Prints and writes ``results/epoch_ti
 """
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from recbole_tpad.benchmark import write_results
 
 
 def measure(label, dataset, config_dict):
@@ -22,9 +22,7 @@ def measure(label, dataset, config_dict):
     model_name, overrides = resolve_variant(label)
     _, (train, _, test), trainer = build_experiment(
         model_name, dataset, config_dict={**config_dict, **recbole_overrides(overrides)})
-    tic = time.perf_counter()
-    trainer._train_epoch(train, 0, show_progress=False)
-    epoch = time.perf_counter() - tic
+    epoch = trainer.train_one_epoch(train)
     tic = time.perf_counter()
     trainer.evaluate(test, load_best_model=False, show_progress=False)
     evaluate = time.perf_counter() - tic
@@ -69,11 +67,8 @@ def main(argv=None):
                      f"{t / median[base]['test_seconds']:.2f} |")
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"epoch_time-{args.dataset}.md").write_text(table + "\n")
-    (out / f"epoch_time-{args.dataset}.json").write_text(json.dumps(
-        {"runs": runs, "median": median, "config": config_dict}, indent=1))
+    write_results(args.out, f"epoch_time-{args.dataset}", table,
+                  {"runs": runs, "median": median, "config": config_dict})
     return 0
 
 

@@ -33,7 +33,7 @@ def main(argv=None):
 
     from recbole_tpad.config import parse_cli_values
     from recbole_tpad.data.locate import ensure_dataset
-    from recbole_tpad.distill.pretrainer import pretrain_config, work_dir_for
+    from recbole_tpad.distill.settings import pretrain_config, work_dir_for
 
     config = pretrain_config(args.dataset, config_dict=parse_cli_values(extra))
     work = work_dir_for(args.dataset, config, ensure_dataset(args.dataset, config["data_path"]))
@@ -68,7 +68,16 @@ def main(argv=None):
         *[f"| stage 2 {key} | {_mean(s2, key, 'first'):.3f} | {_mean(s2, key, 'last'):.3f} |"
           for key in ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")],
         "", f"Chance level of the next-item loss: log(batch) = log({config['stage2_batch']}) "
-        f"= {__import__('math').log(config['stage2_batch']):.3f}.", "", f"![curves]({png.name})", ""]
+        f"= {__import__('math').log(config['stage2_batch']):.3f}.", ""]
+    held_out = summary.get("held_out")
+    if held_out:
+        lines += ["Held out (validation cases, never the test split): the next item ranked among all "
+                  f"{summary['items']} items by the Transfer-MLLM's next-item score, against popularity "
+                  "in the training sessions.", "",
+                  "| cases | Transfer-MLLM Recall@20 | popularity Recall@20 | ratio |", "|---|---|---|---|",
+                  f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
+                  f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} |", ""]
+    lines += [f"![curves]({png.name})", ""]
     (out / f"pretrain-{args.dataset}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

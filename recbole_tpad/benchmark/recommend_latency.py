@@ -8,11 +8,11 @@ scored one at a time (the latency a caller of ``recommend`` sees) and in batches
 """
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from recbole_tpad.benchmark import write_results
 
 
 def main(argv=None):
@@ -65,10 +65,7 @@ def main(argv=None):
         f"| {figures['load_seconds']:.1f} s | {figures['single_median_ms']:.1f} ms | "
         f"{figures['single_p95_ms']:.1f} ms | {figures['batched_sessions_per_s']:.0f} |", ""])
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"recommend-{config['dataset']}.md").write_text(table)
-    (out / f"recommend-{config['dataset']}.json").write_text(json.dumps(figures, indent=1))
+    write_results(args.out, f"recommend-{config['dataset']}", table, figures)
     return 0
 
 

@@ -216,7 +216,7 @@ def pretraining_seconds(result):
     ``summary.json``), or ``None``."""
     from recbole_tpad.benchmark.compare import pretrained_views
     from recbole_tpad.data.features import read_metadata
-    from recbole_tpad.distill.pretrainer import feature_path
+    from recbole_tpad.distill.settings import feature_path
 
     settings = result.get("settings", {})
     views = pretrained_views(settings)

@@ -1,2 +1,3 @@
 """TPAD's pretrainer: training sessions, the MI estimators (InfoNCE, CLUB), the stage-2
-objectives and the two-stage loop that writes the tpad-zU/zK/zT feature files."""
+objectives, the settings (read once), the run's state on disk (checkpoints, lower-state cache,
+curves) and the two-stage loop that writes the tpad-zU/zK/zT feature files."""

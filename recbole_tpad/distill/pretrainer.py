@@ -14,154 +14,29 @@ Everything lives in one work folder per (dataset, config): a checkpoint every
 ``checkpoint_every`` steps and at every stage end (adapters, heads, estimators, optimizers and
 random states), so a killed run resumes where it stopped and ends with the same features;
 the lower-layer states in resumable chunks; losses in TensorBoard, a JSONL file and a PNG.
-This module never imports RecBole's trainer: it is its own stage.
+This module is the loop; its settings are :mod:`recbole_tpad.distill.settings`, what it keeps
+on disk :mod:`recbole_tpad.distill.state`. It never imports RecBole's trainer: it is its own stage.
 """
 
-import hashlib
+import contextlib
 import json
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
 
 from recbole_tpad.data.features import library_versions, write_feature_file
-from recbole_tpad.data.sources import FeatureSource
+from recbole_tpad.distill import state
 from recbole_tpad.distill.objectives import TransitionDistillation
 from recbole_tpad.distill.sessions import training_sessions
+from recbole_tpad.distill.settings import (PRETRAINER_VERSION, PretrainConfigError,
+                                           feature_path, features_current, pretrain_config,
+                                           resolve_device, work_dir_for)
 from recbole_tpad.mllm.backbone import LoraSettings
 from recbole_tpad.mllm.prompts import ItemContent, dataset_items
-from recbole_tpad.paths import properties_dir
-from recbole_tpad.runtime import peak_rss_mb
-
-#: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
-#: name, so a new version never resumes an old run). 2: standardised heads, unit-vector CLUB;
-#: 3: LoRA weights checkpointed per adapter through peft's get/set_peft_model_state_dict.
-PRETRAINER_VERSION = 3
-#: Keys outside the pretrain yaml that a run may still carry (RecBole's, from shared files).
-PASSTHROUGH = {"model", "dataset", "state"}
-
-
-#: Settings that change how a run is done, not what it computes (not in the work folder's key).
-BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "checkpoint_dir",
-               "feature_prefix")
-
-
-def result_settings(config):
-    """The settings a pretraining result depends on."""
-    return {k: v for k, v in config.items() if k not in BOOKKEEPING}
-
-
-class PretrainConfigError(ValueError):
-    """An unknown or invalid pretrain setting; the message lists what exists."""
-
-
-def pretrain_keys():
-    """Every setting the pretrainer knows: the keys of ``properties/pretrain/overall.yaml``."""
-    return set(yaml.safe_load((properties_dir() / "pretrain" / "overall.yaml").read_text()))
-
-
-def work_dir_for(dataset, config, data_dir):
-    """A run's work folder: one per (pretrainer version, result settings, dataset contents)."""
-    from dataset_tools.atomic import dataset_checksum
-
-    key = json.dumps([PRETRAINER_VERSION, result_settings(config),
-                      dataset_checksum(data_dir, dataset)], sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return Path(config["checkpoint_dir"]).resolve() / "pretrain" / f"{dataset}-{digest}"
-
-
-def features_current(dataset, config, data_dir, views=("zU", "zK", "zT")):
-    """True when this run's feature files (``views`` of them) are already written: same
-    pretrainer version, same result settings, same work folder, unchanged dataset."""
-    from recbole_tpad.data.features import is_current, read_metadata
-
-    expected = json.loads(json.dumps(result_settings(config), default=str))
-    # the folder's name is its key; where the project lives (another clone, another machine) is not
-    work_dir = work_dir_for(dataset, config, data_dir).name
-    for view in views:
-        path = feature_path(data_dir, dataset, view, config.get("feature_prefix", "tpad"))
-        if not (path.is_file() and is_current(path, dataset, data_dir)):
-            return False
-        producer = read_metadata(path)["producer"]
-        if producer.get("version") != PRETRAINER_VERSION or Path(producer.get("work_dir", "")).name != work_dir \
-                or result_settings(producer.get("config", {})) != expected:
-            return False
-    return True
-
-
-def progress(iterable=None, show=True, **kwargs):
-    """A tqdm bar with its time estimate. ``show_progress: False`` (the comparison's quiet mode)
-    does not silence it: the bar is redrawn once a minute instead, so a long pretraining run
-    still says where it is and how long it has left."""
-    return tqdm(iterable, mininterval=0.1 if show else 60, ascii=not show, **kwargs)
-
-
-def pretrain_config(dataset, config_file_list=None, config_dict=None):
-    """``properties/pretrain/overall.yaml`` < ``<dataset>.yaml`` < files < ``config_dict``.
-
-    Keys in ``config_file_list`` that the pretrainer does not know are ignored (they may be a
-    RecBole run's settings); unknown keys in ``config_dict`` (the command line) are refused.
-    """
-    root = properties_dir() / "pretrain"
-    config = yaml.safe_load((root / "overall.yaml").read_text())
-    known = set(config)
-    specific = root / f"{dataset}.yaml"
-    if specific.is_file():
-        config.update(yaml.safe_load(specific.read_text()) or {})
-    for path in config_file_list or []:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        config.update({k: v for k, v in loaded.items() if k in known})
-    unknown = sorted(set(config_dict or {}) - known - PASSTHROUGH)
-    if unknown:
-        raise PretrainConfigError(f"unknown pretrain setting(s) {unknown}; known: {sorted(known)}")
-    config.update({k: v for k, v in (config_dict or {}).items() if k in known})
-    check_pretrain_values(config)
-    config["dataset"] = dataset
-    return config
-
-
-#: Pretrain settings that must be whole numbers: at least 1, or (steps) at least 0.
-_AT_LEAST_ONE = ("stage1_batch", "stage2_batch", "encode_batch", "checkpoint_every", "lora_rank",
-                 "z_dim", "estimator_hidden", "max_prefix", "threads", "gen_items")
-_AT_LEAST_ZERO = ("stage1_steps", "stage2_steps")
-_POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha")
-
-
-def check_pretrain_values(config):
-    """Refuse impossible pretrain settings before any model is loaded (a run with negative
-    steps once trained nothing for minutes and wrote features that later runs trusted)."""
-    def whole(value):
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    for key in _AT_LEAST_ONE + _AT_LEAST_ZERO:
-        low = 1 if key in _AT_LEAST_ONE else 0
-        if not whole(config.get(key)) or config[key] < low:
-            raise PretrainConfigError(f"{key}={config.get(key)!r}: give a whole number of at least {low}")
-    for key in _POSITIVE:
-        value = config.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise PretrainConfigError(f"{key}={value!r}: give a positive number")
-    if not 0 < config.get("mask_ratio", 0.3) < 1:
-        raise PretrainConfigError(f"mask_ratio={config.get('mask_ratio')!r}: give a number between 0 and 1")
-
-
-def feature_path(data_dir, dataset, view="zU", prefix="tpad"):
-    """What ``--feature_source=<prefix>-<view>`` reads (``tpad-zU``; an ablation writes under its
-    own prefix, e.g. ``tpad-noHMIE-zU``): :class:`recbole_tpad.data.sources.FeatureSource`'s path."""
-    return FeatureSource(prefix, view).path(data_dir, dataset)
-
-
-def items_checksum(items):
-    """SHA-256 of the items in order: ids, texts and image bytes."""
-    digest = hashlib.sha256()
-    for item in items:
-        image = hashlib.sha256(Path(item.image).read_bytes()).hexdigest() if item.image else "-"
-        digest.update(json.dumps([item.item_id, item.text, image]).encode())
-    return digest.hexdigest()
+from recbole_tpad.runtime import peak_rss_mb, progress
 
 
 def masked_span(item, rng, ratio):
@@ -196,6 +71,7 @@ class Pretrainer:
         self.writer = None
         self.work_dir = self._work_dir()
         self.log_rows = []
+        self.lower = None  # the items' cached lower-layer states (split-forward backbones)
 
     # ------------------------------------------------------------------ set-up
     def _work_dir(self):
@@ -209,19 +85,19 @@ class Pretrainer:
 
         c = self.config
         torch.manual_seed(c["seed"])
-        backbone = self._backbone or load_backbone(c["backbone"])
-        if not hasattr(backbone, "lower_states"):
-            raise PretrainConfigError(
-                f"backbone {c['backbone']!r} has no split forward (lower_states); the pretrainer "
-                "needs a composed backbone (offline, offline-text, composed:<LM folder>)")
-        self.n_layers = len(backbone.decoder()[0].layers)
+        self.device = torch.device(c["device"])
+        backbone = (self._backbone or load_backbone(c["backbone"])).to(self.device)
+        self.n_layers = backbone.n_layers
         top = c["lora_top_layers"]
         self.upto = 0 if top is None else max(0, self.n_layers - int(top))
+        # where a step's forward starts: above the cached frozen layers (split forward), or at
+        # the input embeddings (a backbone without one runs its full forward every step)
+        self.cache_depth = self.upto if backbone.split_forward else 0
         backbone.add_adapters(LoraSettings(rank=c["lora_rank"], alpha=c["lora_alpha"],
                                            lora_layers=list(range(self.upto, self.n_layers))))
         self.backbone = backbone
         self.objectives = TransitionDistillation(backbone.hidden_size, c["z_dim"],
-                                                 c["estimator_hidden"], c["temperature"])
+                                                 c["estimator_hidden"], c["temperature"]).to(self.device)
         stage1_params = backbone.adapter_parameters("knowledge")
         if backbone.projector is not None:
             stage1_params += list(backbone.projector.parameters())
@@ -233,50 +109,18 @@ class Pretrainer:
         self.rng = np.random.default_rng(c["seed"])
 
     # ------------------------------------------------------------------ checkpoints
-    def _trainable_state(self):
-        from peft import get_peft_model_state_dict
-
-        host = self.backbone.lora_host()  # peft's own per-adapter state, not a name filter
-        lora = {adapter: {k: v.detach().clone() for k, v in
-                          get_peft_model_state_dict(host, adapter_name=adapter).items()}
-                for adapter in self.backbone.adapter_names()}
-        return {"lora": lora, "extra": self.backbone.extra_state(),
-                "objectives": self.objectives.state_dict()}
+    def optimizers(self):
+        return {name: getattr(self, name) for name in state.OPTIMIZERS}
 
     def save_checkpoint(self, stage, step):
-        state = {"stage": stage, "step": step, **self._trainable_state(),
-                 "opt1": self.opt1.state_dict(), "opt2": self.opt2.state_dict(),
-                 "opt_club": self.opt_club.state_dict(),
-                 "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                 "python_rng": random.getstate(), "log": self.log_rows}
-        partial = self.work_dir / "checkpoint.pt.part"
-        torch.save(state, partial)
-        partial.replace(self.work_dir / "checkpoint.pt")
+        state.save_checkpoint(self.work_dir / "checkpoint.pt", stage, step, self.backbone,
+                              self.objectives, self.optimizers(), self.rng, self.log_rows)
 
     def load_checkpoint(self):
-        path = self.work_dir / "checkpoint.pt"
-        if not path.is_file():
-            return None, 0
-        state = torch.load(path, weights_only=True)  # tensors, numbers, lists only: no pickle
-        from peft import set_peft_model_state_dict
-
-        for adapter, weights in state["lora"].items():
-            result = set_peft_model_state_dict(self.backbone.lora_host(), weights, adapter_name=adapter)
-            if getattr(result, "unexpected_keys", None):
-                raise PretrainConfigError(f"{path}: adapter {adapter!r} holds weights this backbone "
-                                          f"does not have ({result.unexpected_keys[:3]}); delete the "
-                                          "work folder to start over")
-        if state["extra"]:
-            self.backbone.load_extra_state(state["extra"])
-        self.objectives.load_state_dict(state["objectives"])
-        self.opt1.load_state_dict(state["opt1"])
-        self.opt2.load_state_dict(state["opt2"])
-        self.opt_club.load_state_dict(state["opt_club"])
-        self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-        self.log_rows = state["log"]
-        return state["stage"], state["step"]
+        stage, step, self.log_rows = state.load_checkpoint(
+            self.work_dir / "checkpoint.pt", self.backbone, self.objectives, self.optimizers(),
+            self.rng)
+        return stage, step
 
     # ------------------------------------------------------------------ logging
     def log(self, stage, step, values):
@@ -286,96 +130,45 @@ class Pretrainer:
             for key, value in values.items():
                 self.writer.add_scalar(f"{stage}/{key}", float(value), step)
 
-    def plot(self):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        panels = [("stage1", ["gen"]), ("stage2", ["next", "gen"]),
-                  ("stage2", ["hmie_item", "hmie_session"]), ("stage2", ["amie_t", "amie_k"])]
-        titles = ["stage 1: generation loss", "stage 2: next-item and generation losses",
-                  "HMIE: CLUB upper bounds (nats)", "AMIE: InfoNCE lower bounds (nats)"]
-        fig, axes = plt.subplots(1, 4, figsize=(17, 3.4))
-        for ax, (stage, keys), title in zip(axes, panels, titles):
-            rows = [r for r in self.log_rows if r["stage"] == stage]
-            for key in keys:
-                points = [(r["step"], r[key]) for r in rows if key in r]
-                if points:
-                    x, y = zip(*points)
-                    ax.plot(x, y, label=key, linewidth=1)
-            ax.set_title(title, fontsize=10)
-            ax.set_xlabel("step")
-            if any(key in r for r in rows for key in keys):
-                ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(self.work_dir / "curves.png", dpi=110)
-        plt.close(fig)
-
     # ------------------------------------------------------------------ stage 1
     def stage1_step(self):
         c = self.config
         batch = self.rng.choice(len(self.items), size=min(c["stage1_batch"], len(self.items)),
                                 replace=False)
         pairs = [masked_span(self.items[i], self.rng, c["mask_ratio"]) for i in batch]
-        loss = self.backbone.generation_loss([p[0] for p in pairs], [p[1] for p in pairs],
-                                             prompt=c["generate_prompt"], adapter="knowledge")
+        with self.autocast():
+            loss = self.backbone.generation_loss([p[0] for p in pairs], [p[1] for p in pairs],
+                                                 prompt=c["generate_prompt"], adapter="knowledge")
         self.opt1.zero_grad()
         loss.backward()
         self.opt1.step()
         return {"gen": loss.item()}
 
     # ------------------------------------------------------------------ lower layers
-    def lower_states_dir(self):
-        """Where the frozen layers' states live: one folder per (backbone weights incl. the
-        fixed projector, encode prompt, depth, item contents), shared by every run that agrees
-        on those (ablations, and datasets derived from one another, such as ``X-session``):
-        they depend on nothing a run trains after stage 1."""
-        key = json.dumps([PRETRAINER_VERSION, self.backbone.fingerprint(), self.config["encode_prompt"],
-                          self.upto, items_checksum(self.items)], sort_keys=True, default=str)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return Path(self.config["checkpoint_dir"]).resolve() / "pretrain" / "lower-states" / digest
-
-    def lower_states(self, chunk=1024):
-        """Frozen layers ``0:upto`` of every item's encode prompt, in resumable chunks (fp16)."""
-        c = self.config
-        folder = self.lower_states_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        states = []
-        chunks = range(0, len(self.items), chunk)
-        bar = progress(total=len(self.items), desc="lower layers (once)", unit="item",
-                       show=c["show_progress"])
-        for start in chunks:
-            path = folder / f"chunk-{start // chunk:05d}.pt"
-            if path.is_file():
-                part = torch.load(path, weights_only=True)
-            else:
-                part = []
-                items = self.items[start:start + chunk]
-                with torch.no_grad():
-                    for b in range(0, len(items), c["encode_batch"]):
-                        batch = self.backbone.lower_states(items[b:b + c["encode_batch"]],
-                                                           c["encode_prompt"], self.upto)
-                        part += [s.to(torch.float16).clone() for s in batch]
-                tmp = path.with_suffix(".part")
-                torch.save(part, tmp)
-                tmp.replace(path)
-            states += part
-            bar.update(len(part))
-        bar.close()
-        return states
+    def lower_state_cache(self):
+        return state.LowerStateCache(self.config["checkpoint_dir"], self.backbone,
+                                     self.config["encode_prompt"], self.cache_depth, self.items)
 
     def encode(self, rows, adapter):
-        return self.backbone.encode_from_lower([self.lower[r].float() for r in rows], self.upto, adapter)
+        if self.lower is None:  # no split forward: the full forward of the items' prompts
+            return self.backbone.encode([self.items[r] for r in rows], self.config["encode_prompt"], adapter)
+        return self.backbone.encode_from_lower([self.lower[r].to(self.device, torch.float32) for r in rows],
+                                               self.upto, adapter)
 
     def encode_all(self, adapter, desc):
         out = []
         bs = self.config["encode_batch"] * 2
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             for start in progress(range(0, len(self.items), bs), desc=desc,
                                   show=self.config["show_progress"]):
                 out.append(self.encode(range(start, min(start + bs, len(self.items))), adapter))
-        return torch.cat(out)
+        return torch.cat(out).float()
+
+    def autocast(self):
+        """bf16 autocast on a GPU (``precision: bf16``); nothing on fp32 runs."""
+        if self.config["precision"] == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ stage 2
     def sample_sessions(self):
@@ -393,29 +186,45 @@ class Pretrainer:
     def session_states(self, prefix_rows, h_t):
         """Transfer-MLLM over the prefix items as soft tokens (top layers, ``transfer`` adapter)."""
         soft = [self.objectives.soft_token(h_t[rows]) for rows in prefix_rows]
-        with self.backbone.using("transfer"):
-            batch, mask, positions = self.backbone.pad_left(soft)
-            hidden = self.backbone.run_layers(batch, mask, positions, self.upto, None)
-        return hidden[:, -1]
+        return self.backbone.encode_from_lower(soft, self.cache_depth, "transfer")
 
     def stage2_step(self):
+        with self.autocast():
+            loss, out = self.stage2_losses()
+        self.opt2.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.opt2.param_groups[0]["params"], 1.0)
+        self.opt2.step()
+        # CLUB's q is fitted on the same pairs, in alternation with the main loss
+        with self.autocast():
+            club = self.objectives.club_fit_loss(out["pairs"])
+        self.opt_club.zero_grad()
+        club.backward()
+        self.opt_club.step()
+        keys = ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")
+        return {"loss": loss.item(), "club_fit": club.item(),
+                **{k: out[k].item() for k in keys if k in out}}
+
+    def stage2_losses(self):
+        """One batch of training sessions: the total stage-2 loss and its terms."""
         c = self.config
+        device = self.device
         prefixes, targets = self.sample_sessions()
         unique = sorted({i for p in prefixes for i in p} | set(targets))
         row = {item: r for r, item in enumerate(unique)}
         h_t = self.encode(unique, "transfer")
         h_k = self.encode(unique, "knowledge")
         z_k1 = self.z_k1[unique]
-        prefix_rows = [torch.tensor([row[i] for i in p]) for p in prefixes]
+        prefix_rows = [torch.tensor([row[i] for i in p], device=device) for p in prefixes]
         width = max(len(p) for p in prefixes)
-        prefix_index = torch.zeros(len(prefixes), width, dtype=torch.long)
-        prefix_mask = torch.zeros(len(prefixes), width, dtype=torch.bool)
+        prefix_index = torch.zeros(len(prefixes), width, dtype=torch.long, device=device)
+        prefix_mask = torch.zeros(len(prefixes), width, dtype=torch.bool, device=device)
         for b, rows in enumerate(prefix_rows):
             prefix_index[b, :len(rows)] = rows
             prefix_mask[b, :len(rows)] = True
         session = self.session_states(prefix_rows, h_t)
         out = self.objectives.losses(h_t, h_k, z_k1, session, prefix_index, prefix_mask,
-                                     torch.tensor([row[t] for t in targets]),
+                                     torch.tensor([row[t] for t in targets], device=device),
                                      use_hmie=c["use_hmie"], use_amie=c["use_amie"],
                                      lambda_keep=c["lambda_keep"])
         loss = out["next"] + c["alpha_hmie"] * out["hmie"] + c["beta_amie"] * out["amie"]
@@ -425,18 +234,7 @@ class Pretrainer:
             out["gen"] = self.backbone.generation_loss([p[0] for p in pairs], [p[1] for p in pairs],
                                                        prompt=c["generate_prompt"], adapter="knowledge")
             loss = loss + c["gamma_gen"] * out["gen"]
-        self.opt2.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.opt2.param_groups[0]["params"], 1.0)
-        self.opt2.step()
-        # CLUB's q is fitted on the same pairs, in alternation with the main loss
-        club = self.objectives.club_fit_loss(out["pairs"])
-        self.opt_club.zero_grad()
-        club.backward()
-        self.opt_club.step()
-        keys = ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")
-        return {"loss": loss.item(), "club_fit": club.item(),
-                **{k: out[k].item() for k in keys if k in out}}
+        return loss, out
 
     # ------------------------------------------------------------------ the run
     def _loop(self, stage, steps, step_fn, start, interrupt_at):
@@ -487,12 +285,13 @@ class Pretrainer:
                 self.backbone.projector.requires_grad_(False)
 
             tic = time.time()
-            self.lower = self.lower_states()
+            self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
+                if self.backbone.split_forward else None
             timings["lower_states_s"] = time.time() - tic
             tic = time.time()
             z_k1_path = self.work_dir / "z_k_stage1.pt"
             if z_k1_path.is_file():
-                self.z_k1 = torch.load(z_k1_path, weights_only=True)
+                self.z_k1 = torch.load(z_k1_path, weights_only=True, map_location=self.device)
             else:
                 self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
                 torch.save(self.z_k1, z_k1_path)
@@ -509,29 +308,38 @@ class Pretrainer:
             self.save_checkpoint("done", 0)
 
             tic = time.time()
-            paths = self.write_features()
+            paths, h_t = self.write_features()
             timings["features_s"] = time.time() - tic
+            held_out = self.held_out_report(h_t) if h_t is not None else None
+            if held_out:
+                print(f"held-out next-item Recall@20 on {held_out['cases']} validation cases: "
+                      f"Transfer-MLLM {held_out['transfer_recall@20']:.4f}, popularity "
+                      f"{held_out['popularity_recall@20']:.4f}", flush=True)
         finally:
             torch.set_num_threads(threads)
             if getattr(self, "writer", None) is not None:
                 self.writer.close()
-        self.plot()
+        state.plot_curves(self.log_rows, self.work_dir / "curves.png")
         summary = {"dataset": self.dataset, "items": len(self.items), "sessions": len(self.sessions),
                    "seconds_this_call": time.time() - started, **timings,
                    "peak_rss_mb": peak_rss_mb(), "threads": c["threads"],
+                   "held_out": held_out,
                    "features": {k: str(v) for k, v in paths.items()}, "work_dir": str(self.work_dir),
                    "versions": library_versions()}
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         return paths
 
     def write_features(self):
+        """Write the views; returns ``(paths, transfer states of every item or None)``."""
         c = self.config
+        h_t = None
         with torch.no_grad():
             h_k = self.encode_all("knowledge", "z_U") if c["use_stage2"] else None
             views = {"zK": self.z_k1}
             if c["use_stage2"]:
                 views["zU"] = self.objectives.features(h_k, "zU")
-                views["zT"] = self.objectives.features(self.encode_all("transfer", "z_T"), "zT")
+                h_t = self.encode_all("transfer", "z_T")
+                views["zT"] = self.objectives.features(h_t, "zT")
             else:
                 views["zU"] = self.z_k1  # ablation: no stage 2, z_U is the stage-1 knowledge
         producer = {"name": "tpad-pretrainer", "version": PRETRAINER_VERSION, "config": c,
@@ -541,12 +349,114 @@ class Pretrainer:
         ids = [item.item_id for item in self.items]
         for view, tensor in views.items():
             paths[view] = write_feature_file(feature_path(self.data_dir, self.dataset, view, c["feature_prefix"]),
-                                             tensor.float().numpy(), ids, self.dataset, self.data_dir,
+                                             tensor.float().cpu().numpy(), ids, self.dataset, self.data_dir,
                                              {**producer, "view": view})
-        return paths
+        return paths, h_t
+
+    @torch.no_grad()
+    def held_out_report(self, h_t, k=20, max_cases=2000):
+        """Does the Transfer-MLLM predict next items? On the validation split's cases (never
+        the test split; the first ``max_cases``), the next item is ranked among all items by
+        the stage-2 next-item score (the prefix read as soft tokens by the transfer adapter,
+        against every item's z_T), and its Recall@``k`` is set beside that of ranking by
+        popularity in the training sessions."""
+        from recbole_tpad.distill.sessions import validation_cases
+
+        c = self.config
+        cases = [([self.index[i] for i in prefix if i in self.index], self.index.get(target))
+                 for prefix, target in validation_cases(self.data_dir, self.dataset, c["max_prefix"])]
+        cases = [(p, t) for p, t in cases if p and t is not None][:max_cases]
+        if not cases:
+            return None
+        counts = torch.bincount(torch.tensor([i for s in self.sessions for i in s]),
+                                minlength=len(self.items))
+        popular = set(counts.topk(min(k, len(self.items))).indices.tolist())
+        h_t = h_t.to(self.device)
+        z_t = torch.nn.functional.normalize(self.objectives.features(h_t, "zT"), dim=-1)
+        hits, batch = 0, c["encode_batch"]
+        with self.autocast():
+            for start in range(0, len(cases), batch):
+                chunk = cases[start:start + batch]
+                session = self.session_states([torch.tensor(p, device=self.device) for p, _ in chunk], h_t)
+                query = torch.nn.functional.normalize(self.objectives.session_out(session).float(), dim=-1)
+                top = (query @ z_t.t()).topk(min(k, len(self.items)), dim=-1).indices
+                targets = torch.tensor([t for _, t in chunk], device=self.device)
+                hits += int((top == targets.unsqueeze(1)).any(1).sum())
+        recall = hits / len(cases)
+        pop = sum(t in popular for _, t in cases) / len(cases)
+        return {"cases": len(cases), f"transfer_recall@{k}": recall, f"popularity_recall@{k}": pop,
+                "ratio_to_popularity": recall / pop if pop else None}
 
 
 def pretrain(dataset, config_file_list=None, config_dict=None, backbone=None, interrupt_at=None):
     """Python API of ``--stage=pretrain``: returns ``{view: feature file}`` (zU, zK, zT)."""
     config = pretrain_config(dataset, config_file_list, config_dict)
     return Pretrainer(dataset, config, backbone=backbone).run(interrupt_at=interrupt_at)
+
+
+def encode_like_producer(producer, items, backbone=None):
+    """The ``zU`` or ``zT`` vectors of items added after training (:mod:`recbole_tpad.new_items`),
+    through the same frozen backbone, adapters, projector and heads that wrote the feature file
+    recorded as ``producer``: they are restored from the run's work folder, which the file's
+    metadata names. The path is the one :meth:`Pretrainer.write_features` took (lower layers
+    rounded to fp16 as cached, then the adapter's layers, then the view's head), so an item
+    with another item's content gets that item's vector. ``zK`` (the stage-1 knowledge) cannot
+    be made again: stage 2 goes on training the knowledge adapter, and its stage-1 state is not
+    kept."""
+    from recbole_tpad.mllm.prompts import ItemContent
+
+    config, view = producer.get("config") or {}, producer.get("view")
+    if view not in ("zU", "zT"):
+        raise PretrainConfigError(
+            f"new items can be encoded for the tpad-zU and tpad-zT views, not {view!r} (the "
+            "stage-1 knowledge adapter is not kept after stage 2); train on tpad-zU to add items")
+    run = Pretrainer(config["dataset"], config, backbone=backbone)
+    if Path(producer.get("work_dir", "")).name != run.work_dir.name \
+            or not (run.work_dir / "checkpoint.pt").is_file():
+        raise PretrainConfigError(
+            f"the pretraining run that wrote these features ({producer.get('work_dir')}) is not "
+            "in checkpoint_dir any more, so its adapters and heads are gone; run --stage=pretrain "
+            "again with the same settings (it rewrites the same features) and retry")
+    # computed where this machine can (the run may have been on a GPU; device is bookkeeping)
+    run.config = dict(run.config)
+    run.config["device"], run.config["precision"] = resolve_device({"device": "auto"})
+    run._build()
+    stage, _ = run.load_checkpoint()
+    if stage != "done":
+        raise PretrainConfigError(f"{run.work_dir}: the pretraining run did not finish; finish it first")
+    contents = [ItemContent(i.item_id, i.text, i.image if config.get("use_images") else None)
+                for i in items]
+    batch = config["encode_batch"]
+    adapter = "knowledge" if view == "zU" else "transfer"
+    backbone = run.backbone
+    with torch.no_grad(), run.autocast():
+        hidden = []
+        for start in range(0, len(contents), batch):
+            chunk = contents[start:start + batch]
+            if backbone.split_forward:
+                lower = [s.to(torch.float16).float()
+                         for s in backbone.lower_states(chunk, config["encode_prompt"], run.upto)]
+                hidden.append(backbone.encode_from_lower(lower, run.upto, adapter))
+            else:
+                hidden.append(backbone.encode(chunk, config["encode_prompt"], adapter))
+        return run.objectives.features(torch.cat(hidden).float(), view).float().cpu().numpy()
+
+
+def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
+    """Run the pretrainer unless the feature files (``views``) are current for these settings."""
+    from recbole_tpad.data.locate import ensure_dataset
+    from recbole_tpad.distill.settings import pretrain_keys
+
+    known = pretrain_keys()
+    given = {k: v for k, v in (config_dict or {}).items() if k in known}
+    config = pretrain_config(dataset, config_file_list, given)
+    data_dir = ensure_dataset(dataset, config["data_path"])
+    if features_current(dataset, config, data_dir, views):
+        print(f"pretrained features of {dataset} are current "
+              f"({feature_path(data_dir, dataset, 'zU', config['feature_prefix'])})", flush=True)
+        return
+    print(f"pretraining on {dataset} ({config['feature_prefix']}: properties/pretrain/ + {given})",
+          flush=True)
+    tic = time.time()
+    pretrain(dataset, config_file_list, given)
+    print(f"pretraining finished in {time.time() - tic:.0f}s", flush=True)

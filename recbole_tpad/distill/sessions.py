@@ -8,6 +8,10 @@ the answers into the downstream evaluation. Two layouts, matching how RecBole sp
 * one ``<name>.inter`` of user histories under the leave-one-out protocol (``LS:
   valid_and_test``, time order): each user's items in time order minus the last two (the valid
   and the test target).
+
+:func:`validation_cases` gives the held-out cases the pretrainer reports on (the valid split:
+``<name>.valid.inter``, or each user's second-last item given the items before it). The test
+split is never read.
 """
 
 from collections import defaultdict
@@ -28,6 +32,23 @@ def _column(fields, *names):
     return None
 
 
+def user_histories(dataset_dir, name):
+    """``[(user, items in time order)]`` of ``<name>.inter``, users sorted."""
+    inter = Path(dataset_dir) / f"{name}.inter"
+    if not inter.is_file():
+        raise SessionSourceError(f"{dataset_dir}: neither {name}.train.inter nor {name}.inter exists")
+    fields, rows = read_atomic(inter)
+    uid, iid, ts = (_column(fields, "user_id", "session_id"), _column(fields, "item_id"),
+                    _column(fields, "timestamp"))
+    if None in (uid, iid, ts):
+        raise SessionSourceError(f"{inter}: expected user_id, item_id and timestamp columns "
+                                 "(time order decides which items are held out)")
+    history = defaultdict(list)
+    for row in rows:
+        history[row[uid]].append((float(row[ts]), len(history[row[uid]]), row[iid]))
+    return [(user, [item for _, _, item in sorted(history[user])]) for user in sorted(history)]
+
+
 def training_sessions(dataset_dir, name, min_length=2, with_keys=False):
     """Item-id lists (time order) the pretrainer may learn from, in a deterministic order
     (with ``with_keys``: ``(session or user id, items)`` pairs)."""
@@ -46,22 +67,29 @@ def training_sessions(dataset_dir, name, min_length=2, with_keys=False):
             if len(session) > len(longest.get(row[sid], [])):
                 longest[row[sid]] = session
         sessions = [(k, longest[k]) for k in sorted(longest)]
-    else:
-        inter = dataset_dir / f"{name}.inter"
-        if not inter.is_file():
-            raise SessionSourceError(f"{dataset_dir}: neither {name}.train.inter nor {name}.inter exists")
-        fields, rows = read_atomic(inter)
-        uid, iid, ts = (_column(fields, "user_id", "session_id"), _column(fields, "item_id"),
-                        _column(fields, "timestamp"))
-        if None in (uid, iid, ts):
-            raise SessionSourceError(f"{inter}: expected user_id, item_id and timestamp columns "
-                                     "(time order decides which items are held out)")
-        history = defaultdict(list)
-        for row in rows:
-            history[row[uid]].append((float(row[ts]), len(history[row[uid]]), row[iid]))
-        sessions = []
-        for user in sorted(history):
-            items = [item for _, _, item in sorted(history[user])]
-            sessions.append((user, items[:-2]))  # the last two are the valid and test targets
+    else:  # the last two items of each history are the valid and test targets
+        sessions = [(user, items[:-2]) for user, items in user_histories(dataset_dir, name)]
     kept = [(key, s) for key, s in sessions if len(s) >= min_length]
     return kept if with_keys else [s for _, s in kept]
+
+
+def validation_cases(dataset_dir, name, max_prefix=None):
+    """``[(prefix items, target)]`` of the validation split, in a deterministic order: what the
+    pretrainer's held-out report scores (never the test split)."""
+    dataset_dir = Path(dataset_dir)
+    valid = dataset_dir / f"{name}.valid.inter"
+    cases = []
+    if valid.is_file():
+        fields, rows = read_atomic(valid)
+        prefix, target = _column(fields, "item_id_list"), _column(fields, "item_id")
+        if None in (prefix, target):
+            raise SessionSourceError(f"{valid}: expected item_id_list and item_id columns")
+        cases = [(row[prefix].split(), row[target]) for row in rows]
+    else:
+        for _, items in user_histories(dataset_dir, name):
+            if len(items) >= 3:
+                cases.append((items[:-2], items[-2]))
+    cases = [(p, t) for p, t in cases if p]
+    if max_prefix:
+        cases = [(p[-max_prefix:], t) for p, t in cases]
+    return cases

@@ -42,6 +42,23 @@ class Backbone(ABC):
 
     model = None
     hidden_size = None
+    #: a trainable image projector trained in stage 1 (the composed backbone's), or None
+    projector = None
+    #: where the model's weights are; every input a method builds is put there
+    device = torch.device("cpu")
+
+    def extra_modules(self):
+        """Modules outside ``self.model`` that compute on the inputs (projector, image encoder)."""
+        return [m for m in (self.projector,) if m is not None]
+
+    def to(self, device):
+        """Move the frozen model, its adapters and the extra modules to ``device``; the
+        backbone's methods put the inputs they build there too. Returns ``self``."""
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        for module in self.extra_modules():
+            module.to(self.device)
+        return self
 
     # ------------------------------------------------------------------ identity
     @abstractmethod
@@ -209,6 +226,43 @@ class Backbone(ABC):
 
     def template(self, prompt):
         return prompt if isinstance(prompt, PromptTemplate) else PromptTemplate(prompt or ENCODE_PROMPT)
+
+    # ------------------------------------------------------------------ what the pretrainer calls
+    #: A declared capability: the backbone can run its decoder in two parts (the frozen layers
+    #: ``0:upto`` once per item, :meth:`lower_states`; the LoRA layers ``upto:`` every step,
+    #: :meth:`encode_from_lower`), the pretrainer's cached-lower-layers speed path. Backbones
+    #: without it are pretrained through their full forward (:meth:`encode` every step).
+    split_forward = False
+
+    @property
+    @abstractmethod
+    def n_layers(self):
+        """Decoder layers of the language model (LoRA goes on the top ``lora_top_layers``)."""
+
+    def lower_states(self, items, prompt=None, upto=0):
+        """Layer-``upto`` states of each item's prompt: a list of ``[L_i, hidden_size]``
+        (``split_forward`` backbones only)."""
+        raise BackboneError(f"{type(self).__name__} has no split forward (split_forward=False)")
+
+    @abstractmethod
+    def encode_from_lower(self, states, upto, adapter=None):
+        """Last-token states ``[len(states), hidden_size]`` of the language model's layers
+        ``upto:`` run on ``states``: sequences of layer-``upto`` vectors (lower states, or any
+        input vectors such as the pretrainer's soft tokens of a session). ``upto`` 0 (input
+        embeddings) works on every backbone; above 0 needs ``split_forward``."""
+
+    @staticmethod
+    def pad_left(sequences):
+        """Left-pad ``[L_i, H]`` sequences into ``[B, L, H]`` plus mask and position ids."""
+        length = max(s.shape[0] for s in sequences)
+        hidden = sequences[0].shape[1]
+        batch = sequences[0].new_zeros(len(sequences), length, hidden)
+        mask = torch.zeros(len(sequences), length, dtype=torch.long, device=batch.device)
+        for row, sequence in enumerate(sequences):
+            batch[row, length - sequence.shape[0]:] = sequence
+            mask[row, length - sequence.shape[0]:] = 1
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        return batch, mask, positions
 
 
 def last_token_states(hidden, attention_mask):

@@ -116,7 +116,8 @@ class HFVisionLanguageBackbone(Backbone):
             batch["mm_token_type_ids"] = (input_ids == self.image_token_id).int()
         if targets is not None:
             batch["labels"] = torch.tensor([[-100] * (length - len(l)) + l for l in labels])
-        return batch
+        return {key: value.to(self.device) if torch.is_tensor(value) else value
+                for key, value in batch.items()}
 
     # ------------------------------------------------------------------ the work
     def encode(self, items, prompt=None, adapter=None):
@@ -125,6 +126,22 @@ class HFVisionLanguageBackbone(Backbone):
             batch = self._batch(items, template)
             output = self.base_model().model(**batch)
         return last_token_states(output.last_hidden_state, batch["attention_mask"])
+
+    @property
+    def n_layers(self):
+        return self.config.text_config.num_hidden_layers
+
+    def encode_from_lower(self, states, upto, adapter=None):
+        """Input-embedding sequences (``upto`` 0) through the language model, last-token
+        states: the pretrainer's session pass over soft tokens. No split forward here."""
+        if upto != 0:
+            raise BackboneError(f"{type(self).__name__} has no split forward: encode_from_lower "
+                                f"takes input embeddings (upto=0), not layer-{upto} states")
+        with self.using(adapter):
+            batch, mask, positions = self.pad_left(states)
+            output = self.base_model().model.language_model(
+                inputs_embeds=batch, attention_mask=mask, position_ids=positions)
+        return last_token_states(output.last_hidden_state, mask)
 
     def generation_loss(self, items, targets, prompt=None, adapter=None):
         from recbole_tpad.mllm.prompts import GENERATE_PROMPT

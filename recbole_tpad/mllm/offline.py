@@ -119,12 +119,24 @@ class EfficientNetImageTokens(nn.Module):
 
     @torch.no_grad()
     def forward(self, paths):
-        features = self.net.extract_features(self.pixels(paths))
+        features = self.net.extract_features(self.pixels(paths).to(next(self.net.parameters()).device))
         pooled = nn.functional.adaptive_avg_pool2d(features, self.grid)
         return pooled.flatten(2).transpose(1, 2)  # [B, grid*grid, 1280]
 
     def identity(self):
         return {"image_encoder": "efficientnet-lite0", "grid": self.grid}
+
+
+def additive_causal_mask(mask, dtype):
+    """``[B, 1, L, L]`` additive attention mask: 0 where position i may read position j (j <= i,
+    j not padding), the dtype's minimum elsewhere. A (left-)padding row may read itself, so its
+    softmax stays finite; its output is never read."""
+    length = mask.size(1)
+    allowed = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+    allowed = allowed[None, None] & mask[:, None, None, :].bool()
+    allowed = allowed | torch.eye(length, dtype=torch.bool, device=mask.device)[None, None]
+    return torch.zeros(allowed.shape, dtype=dtype, device=mask.device).masked_fill(
+        ~allowed, torch.finfo(dtype).min)
 
 
 class ComposedMLLM(Backbone):
@@ -171,6 +183,16 @@ class ComposedMLLM(Backbone):
     def load_extra_state(self, state):
         self.projector.load_state_dict({k[len("projector."):]: v for k, v in state.items()})
 
+    split_forward = True
+
+    def extra_modules(self):
+        return super().extra_modules() + (
+            [self.image_encoder] if isinstance(self.image_encoder, nn.Module) else [])
+
+    @property
+    def n_layers(self):
+        return len(self.decoder()[0].layers)
+
     def decoder(self):
         """The LM's transformer stack (under peft too), for split forwards, and the LM."""
         base = self.base_model()
@@ -205,30 +227,15 @@ class ComposedMLLM(Backbone):
 
     def _ids(self, text):
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return torch.tensor(ids or [self.tokenizer.eos_token_id], dtype=torch.long)
-
-    @staticmethod
-    def pad_left(sequences):
-        """Left-pad ``[L_i, H]`` sequences into ``[B, L, H]`` plus mask and position ids."""
-        length = max(s.shape[0] for s in sequences)
-        hidden = sequences[0].shape[1]
-        batch = sequences[0].new_zeros(len(sequences), length, hidden)
-        mask = torch.zeros(len(sequences), length, dtype=torch.long)
-        for row, sequence in enumerate(sequences):
-            batch[row, length - sequence.shape[0]:] = sequence
-            mask[row, length - sequence.shape[0]:] = 1
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        return batch, mask, positions
+        return torch.tensor(ids or [self.tokenizer.eos_token_id], dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ forward
     def run_layers(self, hidden, mask, positions, start=0, stop=None, final_norm=True):
-        """Run decoder layers ``start:stop`` on ``hidden`` (what LlamaModel.forward does, split)."""
-        from transformers.masking_utils import create_causal_mask
-
+        """Run decoder layers ``start:stop`` on ``hidden`` (what LlamaModel.forward does, split),
+        through the decoder's public modules only (its rotary embedding, layers and norm) and a
+        mask made here, so a transformers upgrade that moves its mask helpers does not break it."""
         decoder, _ = self.decoder()
-        causal = create_causal_mask(config=decoder.config, inputs_embeds=hidden,
-                                    attention_mask=mask, past_key_values=None,
-                                    position_ids=positions)
+        causal = additive_causal_mask(mask, hidden.dtype)
         rotary = decoder.rotary_emb(hidden, position_ids=positions)
         for layer in decoder.layers[start:stop]:
             hidden = layer(hidden, attention_mask=causal, position_embeddings=rotary,
@@ -265,8 +272,8 @@ class ComposedMLLM(Backbone):
         embed = self.model.get_input_embeddings()
         with self.using(adapter):
             prompts = self.item_embeddings(items, template)
-            target_ids = [torch.cat([self._ids(" " + t), torch.tensor([self.tokenizer.eos_token_id])])
-                          for t in targets]
+            eos = torch.tensor([self.tokenizer.eos_token_id], device=self.device)
+            target_ids = [torch.cat([self._ids(" " + t), eos]) for t in targets]
             sequences = [torch.cat([p, embed(t)]) for p, t in zip(prompts, target_ids)]
             batch, mask, positions = self.pad_left(sequences)
             hidden = self.run_layers(batch, mask, positions)

@@ -127,7 +127,7 @@ class TinyImageTokens(torch.nn.Module):
         for path in paths:
             with Image.open(path) as image:
                 images.append(np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.float32))
-        x = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) - 127.0) / 128.0
+        x = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.weight.device) - 127.0) / 128.0
         features = torch.nn.functional.conv2d(x, self.weight, stride=4)
         pooled = torch.nn.functional.adaptive_avg_pool2d(features, self.grid)
         return pooled.flatten(2).transpose(1, 2)

@@ -1,8 +1,8 @@
 """ContentKNN: rank items by the similarity of their content vectors to the session, no training.
 
 The content-based family the TPAD paper compares against, and the floor any content-aware model
-must clear: an item's vector is its row of a feature file (MiniLM text by default, through the
-same contract TPAD reads), the session is its last item's vector (``content_session: last``) or a
+must clear: an item's vector is its row of the dataset's feature table (MiniLM text by default,
+the same ``dataset.item_features`` TPAD reads), the session is its last item's vector (``content_session: last``) or a
 recency-weighted mean of its items' vectors (``recency``: weight ``recency_decay ** age``, age 0
 for the last item), and an item scores by cosine similarity. Items already in the session are
 excluded (their score is ``-inf``): otherwise the last item, identical to itself, would top
@@ -15,8 +15,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch.nn import functional as F
 
-from recbole_tpad.data.features import load_feature_table
-from recbole_tpad.data.sources import feature_file
+from recbole_tpad.model.tpad import dataset_item_features
 
 SESSION_VECTORS = ("last", "recency")
 
@@ -24,6 +23,7 @@ SESSION_VECTORS = ("last", "recency")
 class ContentKNN(SequentialRecommender):
     input_type = InputType.POINTWISE
     training_free = True
+    reads_item_features = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -31,14 +31,21 @@ class ContentKNN(SequentialRecommender):
         if self.session_vector not in SESSION_VECTORS:
             raise ValueError(f"content_session={self.session_vector!r}: use one of {SESSION_VECTORS}")
         self.decay = float(config["recency_decay"])
-        table, self.feature_report = load_feature_table(
-            feature_file(config), config["dataset"], config["data_path"],
-            dataset.field2id_token[self.ITEM_ID], expected_dim=config["feature_dim"],
-            missing_feature=config["missing_feature"])
-        self.register_buffer("item_vectors", F.normalize(torch.from_numpy(table), dim=-1))
+        self.register_buffer("item_features", dataset_item_features(dataset, type(self).__name__).clone())
+
+    @property
+    def item_vectors(self):
+        """Unit-length item vectors (cosine similarity = dot product)."""
+        return F.normalize(self.item_features, dim=-1)
+
+    @torch.no_grad()
+    def add_items(self, features):
+        """Append items added after training (:mod:`recbole_tpad.new_items`)."""
+        self.item_features = torch.cat([self.item_features, features.to(self.item_features)])
+        self.n_items += len(features)
 
     def forward(self, item_seq, item_seq_len):
-        vectors = F.embedding(item_seq, self.item_vectors)  # [B, L, d]; padding rows are 0
+        vectors = F.embedding(item_seq, self.item_vectors)  # [B, L, d]; padding row is 0
         if self.session_vector == "last":
             return self.gather_indexes(vectors, item_seq_len - 1)
         positions = torch.arange(item_seq.size(1), device=item_seq.device)

@@ -2,8 +2,10 @@
 
 Item representation = ID embedding fused with an adapter over a frozen, precomputed item-feature
 table (from the MLLM pretrainer, or a text encoder); a session encoder (transformer, GRU or
-gated GNN) turns the prefix into a vector; cross-entropy over all items. It only *reads* the
-feature file (``recbole_tpad.data.features``); it never computes features, so it trains and
+gated GNN) turns the prefix into a vector; trained with the plugin's objective
+(:mod:`recbole_tpad.losses`: full-softmax CE or sampled softmax). It only reads the
+table its dataset holds (``dataset.item_features``, :mod:`recbole_tpad.data.dataset`); it never
+opens a file or computes features, so it trains and
 evaluates with RecBole's own trainer exactly like the built-in baselines.
 
 Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding``,
@@ -17,13 +19,46 @@ from recbole.utils import InputType
 from torch import nn
 from torch.nn import functional as F
 
-from recbole_tpad.data.features import load_feature_table
-from recbole_tpad.data.sources import feature_file
+from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
+
+
+#: cold_item_ids: what stands for the ID vector of an item with no training interaction
+COLD_ITEM_IDS = ("learned", "zero")
+
+
+def items_in_training(dataset):
+    """``[item_num]`` bool: the item occurs in the training rows the model is built with (as a
+    target or in a history); row 0 (padding) False."""
+    inter = dataset.inter_feat
+    seen = torch.zeros(dataset.item_num, dtype=torch.bool)
+    seen[inter[dataset.iid_field].long()] = True
+    history = dataset.iid_field + dataset.config["LIST_SUFFIX"]
+    if history in inter.columns:
+        seen[inter[history].long().flatten()] = True
+    seen[0] = False
+    return seen
+
+
+def dataset_item_features(dataset, model_name):
+    """The item-feature table :class:`recbole_tpad.data.dataset.TPADDataset` loaded, or an error
+    saying how to get it (a plain ``SequentialDataset`` has none)."""
+    table = getattr(dataset, "item_features", None)
+    if table is None:
+        raise ValueError(
+            f"{model_name} reads dataset.item_features, which this {type(dataset).__name__} does "
+            "not hold: build the dataset with recbole_tpad.data.dataset.create_dataset(config) "
+            "(or RecBole's create_dataset after `import recbole_tpad`), which loads the feature "
+            "file once; or set use_features=False")
+    return table
 
 
 class TPAD(SequentialRecommender):
     input_type = InputType.POINTWISE
+    #: the dataset must be a TPADDataset (recbole_tpad.registry.dataset_class)
+    reads_item_features = True
+    #: calculate_loss is recbole_tpad.losses.TrainingObjective (no subclass needed)
+    native_objective = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -32,25 +67,32 @@ class TPAD(SequentialRecommender):
         self.use_features = config["use_features"]
         if not (self.use_id_embedding or self.use_features):
             raise ValueError("TPAD needs use_id_embedding or use_features (or both) set to True")
-        if config["loss_type"] != "CE":  # loss_type SS is recbole_tpad.losses' subclass
-            raise ValueError(f"TPAD trains with loss_type CE or SS, not {config['loss_type']!r}")
+        check_objective_settings(config, type(self))  # loss_type CE | SS, sequence_loss
 
         if self.use_id_embedding:
             self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
+        self.id_dropout = config["id_dropout"] or 0.0
+        self.cold_item_ids = config["cold_item_ids"] or "learned"
+        if self.cold_item_ids not in COLD_ITEM_IDS:
+            raise ValueError(f"cold_item_ids={self.cold_item_ids!r}: use one of {COLD_ITEM_IDS}")
+        if (self.id_dropout or self.cold_item_ids == "zero") and not (self.use_id_embedding and self.use_features):
+            raise ValueError("id_dropout and cold_item_ids=zero need both use_id_embedding and use_features")
         if self.use_features:
-            table, self.feature_report = load_feature_table(
-                feature_file(config), config["dataset"], config["data_path"],
-                dataset.field2id_token[self.ITEM_ID], expected_dim=config["feature_dim"],
-                missing_feature=config["missing_feature"])
+            table = dataset_item_features(dataset, type(self).__name__)
             # A buffer: frozen, moves with .to(device), and saved in checkpoints so a trained
-            # model keeps the exact vectors it was trained on.
-            self.register_buffer("item_features", torch.from_numpy(table))
+            # model keeps the exact vectors it was trained on. A copy: loading a checkpoint
+            # must not overwrite the dataset's own table.
+            self.register_buffer("item_features", table.clone())
             self.adapter = FeatureAdapter(table.shape[1], self.dim, config["adapter"],
                                           config["feature_dropout"], config["n_experts"])
         if self.use_id_embedding and self.use_features:
             self.fusion = Fusion(self.dim, config["fusion"])
+        # not saved in checkpoints: a fact about the training data, recomputed from it
+        self.register_buffer("id_trained", items_in_training(dataset), persistent=False)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
-        self.loss_fct = nn.CrossEntropyLoss()
+        # the plugin's objective (full or sampled softmax, last or every position), natively:
+        # so RecBole's own run_recbole trains TPAD as the plugin's run does
+        self.training_objective = TrainingObjective(config, dataset)
         self.item_dropout = config["item_dropout"] or 0.0
         self.initializer_range = config["initializer_range"]
         self.apply(self._init_weights)
@@ -77,9 +119,42 @@ class TPAD(SequentialRecommender):
         else:
             items = self.adapter(self.item_features)
             if self.use_id_embedding:
-                items = self.fusion(self.item_embedding.weight, items)
+                items = self.fusion(self.id_vectors(), items)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         return F.dropout(items, self.item_dropout, self.training) if self.item_dropout else items
+
+    def id_vectors(self):
+        """The ID part of each item: its learned vector, zero for an item with no training
+        interaction when ``cold_item_ids: zero`` (so it is scored from its features, as an item
+        added after training is), and, in training, zero for a random ``id_dropout`` share of
+        the items (so the features must carry the ranking alone often enough to be trusted with
+        the items that have no ID vector: DropoutNet's idea)."""
+        ids = self.item_embedding.weight
+        keep = None
+        if self.cold_item_ids == "zero":
+            keep = self.id_trained
+        if self.training and self.id_dropout:
+            kept = torch.rand(len(ids), device=ids.device) >= self.id_dropout
+            keep = kept if keep is None else keep & kept
+        return ids if keep is None else ids * keep.unsqueeze(1).to(ids.dtype)
+
+    @torch.no_grad()
+    def add_items(self, features):
+        """Append items known by their feature vectors alone (added after training, see
+        :mod:`recbole_tpad.new_items`): new ids ``n_items ..``. Their ID vector is zero (the
+        model has learnt nothing about them), so they are scored from their features."""
+        if not self.use_features:
+            raise ValueError(f"{type(self).__name__} has no feature path (use_features=False): "
+                             "it can score only the items it was trained with")
+        features = features.to(self.item_features)
+        self.item_features = torch.cat([self.item_features, features])
+        self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
+        if self.use_id_embedding:
+            weight = self.item_embedding.weight
+            self.item_embedding = nn.Embedding.from_pretrained(
+                torch.cat([weight, weight.new_zeros(len(features), weight.size(1))]),
+                freeze=True, padding_idx=0)
+        self.n_items += len(features)
 
     def forward(self, item_seq, item_seq_len, items=None):
         items = self.item_representations() if items is None else items
@@ -94,10 +169,7 @@ class TPAD(SequentialRecommender):
         return self.gather_indexes(output, item_seq_len - 1)
 
     def calculate_loss(self, interaction):
-        items = self.item_representations()
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
-        logits = seq_output @ items.t()
-        return self.loss_fct(logits, interaction[self.POS_ITEM_ID])
+        return self.training_objective(self, interaction)
 
     def predict(self, interaction):
         items = self.item_representations()

@@ -99,3 +99,21 @@ def build_text_features(dataset, dataset_dir, out_path, encoder=DEFAULT_ENCODER,
                 len(ids), dataset, encoder, len(items) - len(ids))
     array = TextEncoder(encoder, max_length=max_length).encode(texts, batch_size, progress)
     return write_feature_file(out_path, array, ids, dataset, dataset_dir, producer)
+
+
+def encode_like_producer(producer, items, backbone=None):
+    """Vectors for items added after training (:mod:`recbole_tpad.new_items`), made exactly as
+    :func:`build_text_features` made the table recorded as ``producer``: same encoder, text
+    fields, length and pooling. ``backbone`` is unused (the pretrainer's producer takes one)."""
+    from recbole_tpad.new_items import NewItemsError
+
+    settings = producer.get("config") or {}
+    fields = settings.get("text_fields")
+    texts = [item_text({k: v for k, v in item.record.items() if k != "image"}, fields) for item in items]
+    empty = [item.item_id for item, text in zip(items, texts) if not text]
+    if empty:
+        raise NewItemsError(f"new item(s) {empty[:5]} have no text in the fields the text encoder "
+                            f"reads ({fields or 'title, keywords, ...'}); give them a title")
+    encoder = TextEncoder(settings.get("encoder") or DEFAULT_ENCODER,
+                          max_length=settings.get("max_length", 64))
+    return encoder.encode(texts, progress=False)

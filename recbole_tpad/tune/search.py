@@ -129,13 +129,14 @@ def prepare_search(model, dataset, config_file_list=None, config_dict=None):
     """The config the trials share, with the dataset (and TPAD's default features) made ready
     here, once. Returns ``(config, fixed)``: ``fixed`` is what every trial gets as config_dict."""
     from recbole_tpad.config import Config
-    from recbole_tpad.quick_start import prepare_dataset, prepare_features
+    from recbole_tpad.data.dataset import ensure_default_features
+    from recbole_tpad.quick_start import prepare_dataset
 
     config_dict = dict(config_dict or {})
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
     prepare_dataset(config)
-    prepare_features(config)
+    ensure_default_features(config)
     fixed = dict(config_dict)
     fixed["data_path"] = str(Path(config["data_path"]).parent)  # absolute (Config made it so)
     return config, fixed

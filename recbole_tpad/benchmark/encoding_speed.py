@@ -2,7 +2,7 @@
 without images, the speed-up of cached lower layers for LoRA training, peak memory, and two
 sanity checks (a factual answer; items sharing a sport are closer than items that do not).
 
-    python -m recbole_tpad.benchmark.item_encoding --dataset=amazon-sports --image-dataset=demo
+    python -m recbole_tpad.benchmark.encoding_speed --dataset=amazon-sports --image-dataset=demo
 
 Writes ``results/mllm_encoding.md`` and ``.json``. Not a test: figures depend on the machine.
 """
@@ -118,7 +118,7 @@ def main(argv=None):
     from recbole_tpad.mllm.prompts import dataset_items
 
     torch.set_num_threads(args.threads)
-    report = {"command": " ".join(["python -m recbole_tpad.benchmark.item_encoding", *sys.argv[1:]]),
+    report = {"command": " ".join(["python -m recbole_tpad.benchmark.encoding_speed", *sys.argv[1:]]),
               "threads": args.threads, "versions": library_versions()}
     tic = time.perf_counter()
     backbone = load_backbone("offline")

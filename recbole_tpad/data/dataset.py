@@ -1,0 +1,106 @@
+"""TPADDataset: RecBole's ``SequentialDataset`` plus the item-feature table, loaded and checked once.
+
+The pattern of RecBole's UniSRec: side data belongs to the dataset, so the model only reads
+``dataset.item_features`` (``float32 [item_num, dim]`` tensor aligned to RecBole's internal
+item ids, row 0 = padding) and never opens a file. The table is read through the feature-file
+contract (:func:`recbole_tpad.data.features.load_feature_table`: dataset checksum, item set,
+dimension, NaN rows) when the dataset is built; its copies (the train / valid / test splits)
+share it. The default text-encoder file is built first when it is missing or stale
+(:func:`ensure_default_features`).
+
+``import recbole_tpad`` registers the class with RecBole as ``TPADDataset`` and
+``ContentKNNDataset``, so RecBole's own ``create_dataset`` (and ``run_recbole``) finds it too.
+"""
+
+
+from logging import getLogger
+
+import torch
+from recbole.data.dataset import SequentialDataset
+
+from recbole_tpad.data.features import load_feature_table
+from recbole_tpad.data.sources import FeatureSource, dataset_folder, feature_file
+
+#: The producer :func:`ensure_default_features` can build on its own (no pretraining needed).
+BUILDABLE_SOURCE = "text-minilm"
+
+
+def reads_features(config):
+    """True when the run's model reads an item-feature table (TPAD unless ``use_features`` is
+    off, ContentKNN always)."""
+    return config["use_features"] is not False and config["feature_source"] is not None
+
+
+def ensure_default_features(config):
+    """Make the run's feature file when it is missing or out of date (``build_missing_features``).
+
+    ``text-minilm``: the MiniLM encoder is run (seconds to minutes). A pretrainer source
+    (``tpad-zU``, ``tpad-zT``, ...): the TPAD pretrainer is run first, with its own progress bars
+    and time estimates, resumable from its checkpoints, with ``properties/pretrain/`` settings,
+    but only when the file is missing or was made from other data: a current file is used as it
+    is, whatever settings made it. A file given explicitly (``feature_file``) is the user's and
+    is checked, never replaced. Returns the path, or ``None`` when nothing is built.
+    """
+    if not reads_features(config) or config["feature_file"] or not config["build_missing_features"]:
+        return None
+    source = FeatureSource.parse(config["feature_source"])
+    if source.pretrained:
+        return _ensure_pretrained_features(config, source)
+    if source.name != BUILDABLE_SOURCE:
+        return None
+    from recbole_tpad.text.encoder import DEFAULT_ENCODER, build_text_features
+
+    return build_text_features(config["dataset"], dataset_folder(config), feature_file(config),
+                               encoder=config["text_encoder"] or DEFAULT_ENCODER,
+                               progress=bool(config["show_progress"]))
+
+
+def _ensure_pretrained_features(config, source):
+    from recbole_tpad.data.features import is_current
+
+    path = feature_file(config)
+    folder = dataset_folder(config)
+    if is_current(path, config["dataset"], folder):
+        return path
+    from recbole_tpad.distill.pretrainer import ensure_pretrained
+
+    getLogger().warning(
+        f"{path.name} is missing or was made from other data: running the TPAD pretrainer on "
+        f"{config['dataset']} first (properties/pretrain/; resumable: a re-run continues from its "
+        "last checkpoint). To skip it, pass --feature_source=text-minilm or --build_missing_features=False")
+    ensure_pretrained(config["dataset"], {
+        "data_path": str(folder.parent), "checkpoint_dir": config["checkpoint_dir"],
+        "feature_prefix": source.producer, "show_progress": bool(config["show_progress"])},
+        views=(source.view,))
+    return path
+
+
+class TPADDataset(SequentialDataset):
+    """A sequential dataset that also holds ``item_features`` (``None`` when the model reads none)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.item_features, self.feature_report = None, None
+        if reads_features(config):
+            ensure_default_features(config)
+            table, self.feature_report = load_feature_table(
+                feature_file(config), config["dataset"], dataset_folder(config),
+                self.field2id_token[self.iid_field], expected_dim=config["feature_dim"],
+                missing_feature=config["missing_feature"] or "mean")
+            self.item_features = torch.from_numpy(table)
+
+    def __str__(self):
+        text = super().__str__()
+        if self.feature_report is not None:
+            text += "\n" + self.feature_report.summary()
+        return text
+
+
+def create_dataset(config):
+    """The dataset of a run: :class:`TPADDataset` for models that read item features, RecBole's
+    class otherwise. Unlike RecBole's ``create_dataset`` it never loads a pickled dataset from
+    ``checkpoint_dir`` (a file anyone could have put there): the dataset is always built from
+    its atomic files."""
+    from recbole_tpad.registry import dataset_class
+
+    return dataset_class(config)(config)

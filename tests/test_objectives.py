@@ -1,0 +1,53 @@
+"""The stage-2 objective's ablation switches: a switched-off term is not computed and sends no
+gradient to the parts only it trains; a switched-on term does."""
+
+import pytest
+import torch
+
+from recbole_tpad.distill.objectives import TransitionDistillation
+
+HIDDEN, DIM, UNIQUE, BATCH = 12, 6, 10, 4
+
+
+def stage2_terms(use_hmie, use_amie):
+    torch.manual_seed(0)
+    objectives = TransitionDistillation(HIDDEN, DIM, estimator_hidden=8)
+    h_t, h_k, z_k1 = (torch.randn(UNIQUE, HIDDEN) for _ in range(3))
+    session = torch.randn(BATCH, HIDDEN)
+    prefix_index = torch.randint(0, UNIQUE, (BATCH, 3))
+    prefix_mask = torch.ones(BATCH, 3, dtype=torch.bool)
+    out = objectives.losses(h_t, h_k, z_k1, session, prefix_index, prefix_mask,
+                            torch.arange(BATCH), use_hmie=use_hmie, use_amie=use_amie)
+    (out["next"] + out["hmie"] + out["amie"]).backward()
+    return objectives, out
+
+
+def has_gradient(module):
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+@pytest.mark.parametrize("use_amie", [True, False])
+def test_amie_switch_decides_whether_its_estimators_and_z_u_head_learn(use_amie):
+    objectives, out = stage2_terms(use_hmie=True, use_amie=use_amie)
+    assert has_gradient(objectives.amie_t) is use_amie
+    assert has_gradient(objectives.amie_k) is use_amie
+    assert has_gradient(objectives.head_u) is use_amie  # z_U is trained by AMIE alone
+    if not use_amie:
+        assert out["amie"].grad_fn is None and float(out["amie"]) == 0.0
+
+
+@pytest.mark.parametrize("use_hmie", [True, False])
+def test_hmie_switch_decides_whether_z_k_is_pushed_away_from_z_t(use_hmie):
+    objectives, out = stage2_terms(use_hmie=use_hmie, use_amie=False)
+    # with AMIE off, the knowledge head is reached by the CLUB bounds only
+    assert has_gradient(objectives.head_k) is use_hmie
+    if not use_hmie:
+        assert out["hmie"].grad_fn is None and float(out["hmie"]) == 0.0
+    # CLUB's own networks are not stepped by the main loss (they are fitted in alternation)
+    main = {id(p) for p in objectives.main_parameters()}
+    assert not main & {id(p) for p in objectives.club_parameters()}
+
+
+def test_the_next_item_term_always_trains_the_transfer_head():
+    objectives, _ = stage2_terms(use_hmie=False, use_amie=False)
+    assert has_gradient(objectives.head_t) and has_gradient(objectives.session_out)
