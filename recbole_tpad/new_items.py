@@ -112,7 +112,7 @@ def encode_new_items(items, feature_meta, cache_dir, backbone=None):
     if name == "text-encoder":
         from recbole_tpad.text.encoder import encode_like_producer
     elif name == "tpad-pretrainer":
-        from recbole_tpad.distill.pretrainer import encode_like_producer
+        from recbole_tpad.distill.runs import encode_like_producer
     else:
         raise NewItemsError(
             f"the feature table was made by {name!r}, which this plugin cannot run again, so new "

@@ -99,7 +99,7 @@ def test_missing_pretrained_features_run_the_pretrainer_first(run_config, demo_f
     stand-in that writes the file), for the view asked, into the run's folders; a current file
     is used as it is."""
     from recbole_tpad.data.features import read_metadata, write_feature_file
-    from recbole_tpad.distill import pretrainer
+    from recbole_tpad.distill import runs
 
     calls = []
     folder = demo_features.parent
@@ -111,7 +111,7 @@ def test_missing_pretrained_features_run_the_pretrainer_first(run_config, demo_f
         write_feature_file(target, np.load(demo_features), meta["item_ids"], "demo", folder,
                            {"name": "tpad-pretrainer", "view": "zU", "config": {}})
 
-    monkeypatch.setattr(pretrainer, "ensure_pretrained", stand_in)
+    monkeypatch.setattr(runs, "ensure_pretrained", stand_in)
     settings = dict(run_config, feature_source="tpad-zU", build_missing_features=True)
     try:
         dataset = create_dataset(Config(model="TPAD", dataset="demo", config_dict=settings))

@@ -211,3 +211,23 @@ def test_offline_default_loads_real_weights_offline(images):
         vectors = backbone.encode([ItemContent("a", "tennis racket", images["red"]),
                                    ItemContent("a", "tennis racket")])
     assert vectors.shape == (2, 576) and not torch.allclose(vectors[0], vectors[1])
+
+
+def test_encoding_over_ray_workers_fills_the_same_cache(tiny_folders, tmp_path):
+    """Two Ray workers encode a catalogue into one cache: the vectors are the single-process
+    ones, both workers wrote shards, and a second call encodes nothing."""
+    ray = pytest.importorskip("ray")
+    from recbole_tpad.mllm.item_encoding import encode_items_on_ray
+
+    items = [ItemContent(f"i{k}", f"item number {k} " + "word " * (k % 7)) for k in range(24)]
+    spec = str(tiny_folders["llm"])
+    try:
+        result = encode_items_on_ray(spec, items, cache_dir=tmp_path / "cache", workers=2)
+        again = encode_items_on_ray(spec, items, cache_dir=tmp_path / "cache", workers=2)
+    finally:
+        ray.shutdown()
+    assert result.encoded == 24 and again.encoded == 0 and again.cached == 24
+    writers = {shard.stem.rsplit("-", 1)[1] for shard in result.cache_folder.glob("shard-*.npz")}
+    assert len(writers) == 2
+    alone = encode_items(load_backbone(spec), items, progress=False).vectors
+    assert np.allclose(result.vectors, alone, atol=1e-5)

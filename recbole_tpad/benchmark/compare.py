@@ -91,7 +91,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     problems = {}
     for settings, views in needed.items():
         try:
-            from recbole_tpad.distill.pretrainer import ensure_pretrained
+            from recbole_tpad.distill.runs import ensure_pretrained
 
             ensure_pretrained(dataset, {**(config_dict or {}), **json.loads(settings)},
                               config_file_list, tuple(sorted(views)))

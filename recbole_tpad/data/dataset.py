@@ -62,7 +62,7 @@ def _ensure_pretrained_features(config, source):
     folder = dataset_folder(config)
     if is_current(path, config["dataset"], folder):
         return path
-    from recbole_tpad.distill.pretrainer import ensure_pretrained
+    from recbole_tpad.distill.runs import ensure_pretrained
 
     getLogger().warning(
         f"{path.name} is missing or was made from other data: running the TPAD pretrainer on "

@@ -5,6 +5,10 @@ item's content checksum (text + image bytes) within it, so an unchanged item is 
 twice and a changed item, backbone, adapter or prompt is never served a stale vector. Vectors
 are written in shards as they are made (temporary file + rename): an interrupted run keeps
 every finished shard and the next run encodes only the rest.
+
+:func:`encode_items_on_ray` spreads the items still to encode over Ray workers (processes on
+this machine, or the nodes of a cluster), each loading the backbone from its name and writing
+its shards into the same cache folder; the driver then reads every vector from the cache.
 """
 
 import hashlib
@@ -51,8 +55,9 @@ def _read_shards(folder):
 
 
 def _write_shard(folder, keys, vectors):
+    # the writer's pid in the name: Ray workers write shards into one folder at once
     index = len(list(folder.glob("shard-*.npz")))
-    final = folder / f"shard-{index:05d}.npz"
+    final = folder / f"shard-{index:05d}-{os.getpid()}.npz"
     partial = folder / f".shard-{index:05d}.{os.getpid()}.tmp.npz"
     np.savez(partial, keys=np.array(keys), vectors=np.stack(vectors).astype(np.float32))
     os.replace(partial, final)
@@ -118,3 +123,47 @@ def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, bat
     vectors = np.stack([known[key] for key in keys]).astype(np.float32) if items else \
         np.zeros((0, backbone.hidden_size), np.float32)
     return EncodedItems(vectors, len(todo), cached, time.perf_counter() - started, folder)
+
+
+def _encode_shard(backbone_spec, items, prompt, cache_dir, batch_size, threads):
+    """One Ray task: load the backbone by name, encode ``items`` into the shared cache."""
+    import recbole_tpad  # noqa: F401  (the worker's shims, as in the driver)
+    from recbole_tpad.mllm.load import load_backbone
+
+    backbone = load_backbone(backbone_spec)
+    result = encode_items(backbone, items, prompt, cache_dir=cache_dir, batch_size=batch_size,
+                          threads=threads, progress=False)
+    return result.encoded, result.seconds
+
+
+def encode_items_on_ray(backbone_spec, items, prompt=None, cache_dir="saved/item-encoding",
+                        workers=2, batch_size=32, threads_per_worker=1, ray_address=None):
+    """:func:`encode_items` over ``workers`` Ray tasks (no adapters: the frozen backbone's
+    vectors, what the lower-layer pass and the plain encoders need). The items not in the cache
+    are dealt round-robin by length, so every task gets a like share of long and short items;
+    each task loads ``backbone_spec`` (:func:`recbole_tpad.mllm.load.load_backbone`) once.
+    Returns :class:`EncodedItems` with the whole wall time (Ray start and model loads
+    included)."""
+    import ray
+
+    from recbole_tpad.mllm.load import load_backbone
+
+    started = time.perf_counter()
+    backbone = load_backbone(backbone_spec)  # for the cache key and the final read
+    folder = Path(cache_dir) / context_key(backbone, None, prompt)
+    folder.mkdir(parents=True, exist_ok=True)
+    known = _read_shards(folder)
+    todo = sorted({item.content_key(): item for item in items
+                   if item.content_key() not in known}.values(), key=_length)
+    if todo:
+        if not ray.is_initialized():
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                     num_cpus=None if ray_address else max(workers * threads_per_worker, 1))
+        task = ray.remote(num_cpus=threads_per_worker)(_encode_shard)
+        shares = [todo[w::workers] for w in range(workers)]
+        ray.get([task.remote(backbone_spec, share, prompt, str(Path(cache_dir).resolve()),
+                             batch_size, threads_per_worker) for share in shares if share])
+    # every vector now comes from the cache, as a single-process run's would
+    vectors = encode_items(backbone, items, prompt, cache_dir=cache_dir, progress=False).vectors
+    return EncodedItems(vectors, len(todo), len(items) - len(todo),
+                        time.perf_counter() - started, folder)
