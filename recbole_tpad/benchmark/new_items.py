@@ -3,8 +3,9 @@ through ``--new-items``, beside the same model's in-training cold-start evaluati
 
 From a cold-start split (``amazon-sports-cold``: 10% of the items never occur in training) it
 derives ``<D>-warm``: the same training split, the items' table without the cold items, and the
-valid/test cases whose target is warm; the cold items become a new-items file and the test
-cases with a cold target a sessions file. A model trained on ``<D>-warm`` has never had the cold
+valid/test cases whose target is warm, their histories without cold items; the cold items
+become a new-items file and the test cases with a cold target (whole histories) the cases
+scored after adding them. A model trained on ``<D>-warm`` has never had the cold
 items in its catalogue; they are then added with :meth:`Recommender.add_items` and every test
 case is ranked over the whole catalogue (old + new items), as RecBole's full ranking does.
 
@@ -41,21 +42,29 @@ def derive_warm_dataset(data_root, dataset):
     header = (source / f"{dataset}.train.inter").read_text(encoding="utf-8").splitlines()[0]
     (target / f"{name}.train.inter").write_text(
         (source / f"{dataset}.train.inter").read_text(encoding="utf-8"), encoding="utf-8")
-    cold_cases = {}
+    # the warm copy knows the trained items only: valid/test cases with a trained target, their
+    # histories without the items added later (a case left with no history is dropped)
+    split_rows = {}
     for split in ("valid", "test"):
         _, rows = read_atomic(source / f"{dataset}.{split}.inter")
-        warm = [r for r in rows if r[item] in trained]
-        cold_cases[split] = [(r[seq].split(), r[item]) for r in rows if r[item] not in trained]
+        split_rows[split] = rows
+        warm = []
+        for r in rows:
+            history = [i for i in r[seq].split() if i in trained]
+            if r[item] in trained and history:
+                warm.append([*r[:seq], " ".join(history), *r[seq + 1:]])
         (target / f"{name}.{split}.inter").write_text(
             "\n".join([header] + ["\t".join(r) for r in warm]) + "\n", encoding="utf-8")
     item_lines = (source / f"{dataset}.item").read_text(encoding="utf-8").splitlines()
     known = [item_lines[0]] + [line for line in item_lines[1:] if line.split("\t", 1)[0] in trained]
-    new = [item_lines[0]] + [line for line in item_lines[1:]
-                             if line.split("\t", 1)[0] not in trained]
+    new = [item_lines[0]] + [line for line in item_lines[1:] if line.split("\t", 1)[0] not in trained]
     (target / f"{name}.item").write_text("\n".join(known) + "\n", encoding="utf-8")
     new_items = target / "new-items.item"
     new_items.write_text("\n".join(new) + "\n", encoding="utf-8")
-    return name, new_items, cold_cases["test"]
+    # cold cases keep their whole history: items added later may be in it too (and are known
+    # once added)
+    cold_cases = [(r[seq].split(), r[item]) for r in split_rows["test"] if r[item] not in trained]
+    return name, new_items, cold_cases
 
 
 def rank_metrics(results, targets, k_recall=20, k_ndcg=10):
@@ -105,6 +114,8 @@ def main(argv=None):
     summary = None
     if args.checkpoint:
         checkpoint = args.checkpoint
+        record = Path(checkpoint).with_suffix(".json")  # what quick_start.run wrote beside it
+        summary = json.loads(record.read_text()) if record.is_file() else None
     else:
         summary = run(model, name, config_dict={**recbole_overrides(overrides), **values})
         checkpoint = summary["saved_model_file"]

@@ -123,7 +123,8 @@ def cold_table(groups):
         if runs[0].get("base_model") == "ContentKNN":
             how = "content similarity (no training)"
         if is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
-            how = "features + untrained ID vector"
+            how = ("features (zero ID vector, cold_item_ids: zero)"
+                   if runs[0]["settings"].get("cold_item_ids") == "zero" else "features + untrained ID vector")
         rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "
                     f"{cell([p['warm']['recall@20'] for p in parts])} | {cell([p['cold']['recall@20'] for p in parts])} | "
                     f"{cell([p['warm']['ndcg@10'] for p in parts])} | {cell([p['cold']['ndcg@10'] for p in parts])} | {how} |")
