@@ -94,6 +94,7 @@ def main(argv=None):
     parser.add_argument("--in-training", help="the summary .json of a run on <dataset> itself")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="results")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     args, extra = parser.parse_known_args(argv)
     import torch
 
@@ -154,7 +155,7 @@ def main(argv=None):
                       f"{summary['mean_epoch_seconds']:.0f} s/epoch."]
     table = "\n".join(lines)
     print(table)
-    write_results(args.out, f"new-items-{args.dataset}", table, {
+    write_results(args.out, f"new-items-{args.dataset}{args.tag}", table, {
         "command": command, "rows": rows, "in_training": in_training, "checkpoint": checkpoint,
         "added": len(added), "add_seconds": add_seconds,
         "run": {k: v for k, v in (summary or {}).items() if k != "valid_curve"}})
