@@ -155,6 +155,17 @@ class Pretrainer:
         return self.backbone.encode_from_lower([self.lower[r].to(self.device, torch.float32) for r in rows],
                                                self.upto, adapter)
 
+    def encode_contents(self, contents, adapter):
+        """States of items outside the run's catalogue (items added after training), by the path
+        :meth:`encode` takes for the catalogue: the frozen lower layers rounded to fp16 as the
+        cache holds them, then the adapter's layers; or the full forward without a split."""
+        prompt = self.config["encode_prompt"]
+        if not self.backbone.split_forward:
+            return self.backbone.encode(contents, prompt, adapter)
+        lower = self.backbone.lower_states(contents, prompt, self.upto)
+        return self.backbone.encode_from_lower(
+            [s.to(torch.float16).to(self.device, torch.float32) for s in lower], self.upto, adapter)
+
     def encode_all(self, adapter, desc):
         out = []
         bs = self.config["encode_batch"] * 2

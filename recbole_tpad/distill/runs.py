@@ -46,18 +46,10 @@ def encode_like_producer(producer, items, backbone=None):
                 for i in items]
     batch = config["encode_batch"]
     adapter = "knowledge" if view == "zU" else "transfer"
-    backbone = run.backbone
     with torch.no_grad(), run.autocast():
-        hidden = []
-        for start in range(0, len(contents), batch):
-            chunk = contents[start:start + batch]
-            if backbone.split_forward:
-                lower = [s.to(torch.float16).float()
-                         for s in backbone.lower_states(chunk, config["encode_prompt"], run.upto)]
-                hidden.append(backbone.encode_from_lower(lower, run.upto, adapter))
-            else:
-                hidden.append(backbone.encode(chunk, config["encode_prompt"], adapter))
-        return run.objectives.features(torch.cat(hidden).float(), view).float().cpu().numpy()
+        hidden = torch.cat([run.encode_contents(contents[start:start + batch], adapter)
+                            for start in range(0, len(contents), batch)])
+        return run.objectives.features(hidden.float(), view).float().cpu().numpy()
 
 
 def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):

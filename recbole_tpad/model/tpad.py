@@ -19,25 +19,13 @@ from recbole.utils import InputType
 from torch import nn
 from torch.nn import functional as F
 
+from recbole_tpad.evaluation import items_seen_in_training
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
 
 
 #: cold_item_ids: what stands for the ID vector of an item with no training interaction
 COLD_ITEM_IDS = ("learned", "zero")
-
-
-def items_in_training(dataset):
-    """``[item_num]`` bool: the item occurs in the training rows the model is built with (as a
-    target or in a history); row 0 (padding) False."""
-    inter = dataset.inter_feat
-    seen = torch.zeros(dataset.item_num, dtype=torch.bool)
-    seen[inter[dataset.iid_field].long()] = True
-    history = dataset.iid_field + dataset.config["LIST_SUFFIX"]
-    if history in inter.columns:
-        seen[inter[history].long().flatten()] = True
-    seen[0] = False
-    return seen
 
 
 def dataset_item_features(dataset, model_name):
@@ -88,7 +76,7 @@ class TPAD(SequentialRecommender):
         if self.use_id_embedding and self.use_features:
             self.fusion = Fusion(self.dim, config["fusion"])
         # not saved in checkpoints: a fact about the training data, recomputed from it
-        self.register_buffer("id_trained", items_in_training(dataset), persistent=False)
+        self.register_buffer("id_trained", items_seen_in_training(dataset, config), persistent=False)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
