@@ -20,7 +20,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
-from recbole_tpad.data.dataset import create_dataset
+from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
@@ -58,12 +58,18 @@ def prepare_dataset(config):
 
 
 def build_features(dataset, config_file_list=None, config_dict=None, force=False):
-    """``--stage=features``: write the text-encoder feature file for ``dataset``."""
-    from recbole_tpad.data.sources import dataset_folder, feature_file
+    """``--stage=features``: write the text-encoder feature file for ``dataset`` (``text-minilm``
+    unless ``feature_source`` names another text source; TPAD's own default, ``tpad-zU``, is the
+    pretrainer's to write)."""
+    from recbole_tpad.data.sources import FeatureSource, dataset_folder, feature_file
     from recbole_tpad.text.encoder import build_text_features
 
+    config_dict = {"feature_source": BUILDABLE_SOURCE, **(config_dict or {})}
     config = Config(model="TPAD", dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
+    if FeatureSource.parse(config["feature_source"]).pretrained:
+        raise ConfigError(f"--stage=features writes text-encoder features, not "
+                          f"{config['feature_source']}: those come from --stage=pretrain")
     init_logger(config)
     prepare_dataset(config)
     return build_text_features(config["dataset"], dataset_folder(config), feature_file(config),

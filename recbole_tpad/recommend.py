@@ -110,7 +110,9 @@ class Recommender:
         items = read_new_items(path, self.config["ITEM_ID_FIELD"], self.token_to_id)
         vectors = encode_new_items(items, meta, self.config["checkpoint_dir"], backbone=backbone)
         first = len(self.id_to_token)
-        self.model.add_items(torch.from_numpy(vectors))
+        attributes = getattr(self.dataset, "item_attributes", None)
+        attributes = attributes.encode([item.record for item in items]) if attributes else None
+        self.model.add_items(torch.from_numpy(vectors), attributes)
         self.id_to_token = list(self.id_to_token) + [item.item_id for item in items]
         self.token_to_id = dict(self.token_to_id, **{item.item_id: first + n
                                                      for n, item in enumerate(items)})

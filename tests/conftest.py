@@ -15,7 +15,10 @@ from dataset_tools.demo import generate_demo  # noqa: E402
 from recbole_tpad.data.features import write_feature_file  # noqa: E402
 
 FAST = {"show_progress": False, "epochs": 2, "train_batch_size": 256, "eval_batch_size": 256,
-        "embedding_size": 32, "hidden_size": 32, "inner_size": 64, "state": "WARNING"}
+        "embedding_size": 32, "hidden_size": 32, "inner_size": 64, "state": "WARNING",
+        # the tests' feature tables stand in for MiniLM's; TPAD's default (the pretrainer's
+        # tpad-zU) is tested on its own in test_dataset.py
+        "feature_source": "text-minilm"}
 
 
 @pytest.fixture(scope="session")

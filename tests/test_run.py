@@ -131,7 +131,7 @@ def test_raw_amazon_files_to_trained_tpad(tmp_path, monkeypatch):
     result = run("TPAD", "raw-toy", config_dict={
         "data_path": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "saved"),
         "show_progress": False, "epochs": 1, "embedding_size": 16, "inner_size": 32,
-        "state": "WARNING"}, saved=False)
+        "state": "WARNING", "feature_source": "text-minilm"}, saved=False)
     assert finite_metrics(result)
     assert (tmp_path / "data" / "raw-toy" / "raw-toy.text-minilm.json").is_file()
     with pytest.raises(ValueError, match="fewer than topk 50"):

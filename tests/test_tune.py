@@ -21,7 +21,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 TINY = {"epochs": 2, "train_batch_size": 256, "eval_batch_size": 256, "embedding_size": 16,
-        "inner_size": 32, "build_missing_features": False}
+        "inner_size": 32, "build_missing_features": False, "feature_source": "text-minilm"}
 
 
 def write_space(path, text):

@@ -76,11 +76,18 @@ def _ensure_pretrained_features(config, source):
 
 
 class TPADDataset(SequentialDataset):
-    """A sequential dataset that also holds ``item_features`` (``None`` when the model reads none)."""
+    """A sequential dataset that also holds ``item_features`` (``None`` when the model reads none)
+    and, for ``item_attributes``, ``item_attributes`` (:class:`recbole_tpad.data.attributes.ItemAttributes`)."""
 
     def __init__(self, config):
         super().__init__(config)
-        self.item_features, self.feature_report = None, None
+        self.item_features, self.feature_report, self.item_attributes = None, None, None
+        if config["item_attributes"] and reads_features(config):
+            from recbole_tpad.data.attributes import load_item_attributes
+
+            self.item_attributes = load_item_attributes(
+                dataset_folder(config), config["dataset"], self.field2id_token[self.iid_field],
+                list(config["item_attributes"]))
         if reads_features(config):
             ensure_default_features(config)
             table, self.feature_report = load_feature_table(

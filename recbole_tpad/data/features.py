@@ -218,9 +218,10 @@ def load_feature_table(path, dataset, dataset_dir, item_tokens, expected_dim=Non
     if not path.is_file():
         raise FeatureFileError(
             f"feature file {path} does not exist. Make it with: "
-            f"{BUILD_COMMAND.format(dataset=dataset)} (text-encoder features) or "
             f"python run_recbole_tpad.py --stage=pretrain --dataset={dataset} (TPAD's distilled "
-            "features, --feature_source=tpad-zU), or point --feature_file at a feature file")
+            f"features, --feature_source=tpad-zU, the default) or {BUILD_COMMAND.format(dataset=dataset)} "
+            "(text-encoder features, --feature_source=text-minilm), or point --feature_file at a "
+            "feature file")
     meta = read_metadata(path)
     _check_source(path, meta, dataset, dataset_dir)
     try:

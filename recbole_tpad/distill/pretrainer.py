@@ -62,7 +62,8 @@ class Pretrainer:
         self.items = dataset_items(self.data_dir, dataset, images=config["use_images"])
         if not self.items:
             raise PretrainConfigError(f"{self.data_dir / (dataset + '.item')} is missing or empty: "
-                                      "the pretrainer needs item text and/or images")
+                                      "the pretrainer needs item text and/or images. TPAD reads the pretrainer's "
+                                      "features by default; --use_features=False trains it on item ids alone")
         self.index = {item.item_id: i for i, item in enumerate(self.items)}
         sessions = training_sessions(self.data_dir, dataset)
         self.sessions = [s for s in ([self.index[i] for i in session if i in self.index]

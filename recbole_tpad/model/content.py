@@ -39,8 +39,9 @@ class ContentKNN(SequentialRecommender):
         return F.normalize(self.item_features, dim=-1)
 
     @torch.no_grad()
-    def add_items(self, features):
-        """Append items added after training (:mod:`recbole_tpad.new_items`)."""
+    def add_items(self, features, attributes=None):
+        """Append items added after training (:mod:`recbole_tpad.new_items`); it reads no
+        attributes."""
         self.item_features = torch.cat([self.item_features, features.to(self.item_features)])
         self.n_items += len(features)
 

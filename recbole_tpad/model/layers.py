@@ -46,6 +46,37 @@ class FeatureAdapter(nn.Module):
         return (weights * expert_out).sum(1)
 
 
+class AttributeEmbedding(nn.Module):
+    """Categorical item attributes (``item_attributes``) as one vector per item: for each field
+    the mean of the item's category embeddings (none: zero), summed over the fields. The id
+    tables are buffers, so a checkpoint keeps the exact attributes it was trained with."""
+
+    def __init__(self, id_tables, sizes, dim):
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(size, dim, padding_idx=0) for size in sizes)
+        for k, table in enumerate(id_tables):
+            self.register_buffer(f"ids{k}", table.clone())
+
+    def id_tables(self):
+        return [getattr(self, f"ids{k}") for k in range(len(self.embeddings))]
+
+    def forward(self):
+        out = 0
+        for embedding, ids in zip(self.embeddings, self.id_tables()):
+            present = (ids > 0).unsqueeze(-1).to(embedding.weight.dtype)
+            out = out + (embedding(ids) * present).sum(1) / present.sum(1).clamp(min=1)
+        return out
+
+    @torch.no_grad()
+    def append(self, id_tables):
+        """Rows for items added after training (ids from the training vocabulary; 0: none)."""
+        for k, (old, new) in enumerate(zip(self.id_tables(), id_tables)):
+            new = new.to(old)[:, :old.size(1)]
+            padded = new.new_zeros(len(new), old.size(1))
+            padded[:, :new.size(1)] = new
+            setattr(self, f"ids{k}", torch.cat([old, padded]))
+
+
 class Fusion(nn.Module):
     """Combines the ID embedding and the adapted feature vector of each item.
 

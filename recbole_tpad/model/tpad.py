@@ -21,11 +21,11 @@ from torch.nn import functional as F
 
 from recbole_tpad.evaluation import items_seen_in_training
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
-from recbole_tpad.model.layers import FeatureAdapter, Fusion, build_session_encoder
+from recbole_tpad.model.layers import AttributeEmbedding, FeatureAdapter, Fusion, build_session_encoder
 
 
-#: cold_item_ids: what stands for the ID vector of an item with no training interaction
-COLD_ITEM_IDS = ("learned", "zero")
+#: cold_item_ids: how an item with no training interaction is represented
+COLD_ITEM_IDS = ("learned", "zero", "content")
 
 
 def dataset_item_features(dataset, model_name):
@@ -39,6 +39,17 @@ def dataset_item_features(dataset, model_name):
             "(or RecBole's create_dataset after `import recbole_tpad`), which loads the feature "
             "file once; or set use_features=False")
     return table
+
+
+def dataset_item_attributes(dataset, model_name):
+    """The categorical item attributes :class:`recbole_tpad.data.dataset.TPADDataset` loaded for
+    ``item_attributes``."""
+    attributes = getattr(dataset, "item_attributes", None)
+    if attributes is None:
+        raise ValueError(f"{model_name} with item_attributes reads dataset.item_attributes, which "
+                         f"this {type(dataset).__name__} does not hold: build the dataset with "
+                         "recbole_tpad.data.dataset.create_dataset(config)")
+    return attributes
 
 
 class TPAD(SequentialRecommender):
@@ -63,8 +74,13 @@ class TPAD(SequentialRecommender):
         self.cold_item_ids = config["cold_item_ids"] or "learned"
         if self.cold_item_ids not in COLD_ITEM_IDS:
             raise ValueError(f"cold_item_ids={self.cold_item_ids!r}: use one of {COLD_ITEM_IDS}")
-        if (self.id_dropout or self.cold_item_ids == "zero") and not (self.use_id_embedding and self.use_features):
-            raise ValueError("id_dropout and cold_item_ids=zero need both use_id_embedding and use_features")
+        if (self.id_dropout or self.cold_item_ids != "learned") and not (self.use_id_embedding and self.use_features):
+            raise ValueError(f"id_dropout and cold_item_ids={self.cold_item_ids} need both "
+                             "use_id_embedding and use_features")
+        if self.cold_item_ids == "content" and not self.id_dropout:
+            raise ValueError("cold_item_ids=content learns its content head from the items whose "
+                             "ID vector id_dropout drops in training: set id_dropout > 0 (0.3 is "
+                             "a start), or use cold_item_ids=zero")
         if self.use_features:
             table = dataset_item_features(dataset, type(self).__name__)
             # A buffer: frozen, moves with .to(device), and saved in checkpoints so a trained
@@ -73,8 +89,24 @@ class TPAD(SequentialRecommender):
             self.register_buffer("item_features", table.clone())
             self.adapter = FeatureAdapter(table.shape[1], self.dim, config["adapter"],
                                           config["feature_dropout"], config["n_experts"])
+        self.attributes = None
+        if config["item_attributes"]:
+            if not self.use_features:
+                raise ValueError("item_attributes are part of the content path, with the "
+                                 "feature table: set use_features=True, or item_attributes: ~")
+            attributes = dataset_item_attributes(dataset, type(self).__name__)
+            self.attribute_fields = attributes.fields
+            self.attributes = AttributeEmbedding([attributes.ids[f] for f in attributes.fields],
+                                                 [attributes.sizes()[f] for f in attributes.fields],
+                                                 self.dim)
         if self.use_id_embedding and self.use_features:
             self.fusion = Fusion(self.dim, config["fusion"])
+        if self.cold_item_ids == "content":
+            # the vector of an item without an ID vector, from its adapted features at full
+            # weight: the residual fusion's feature share stays small (|scale| ~0.03 on
+            # amazon-sports-cold), so zeroing the ID alone leaves a cold item a vector half the
+            # norm of a warm one, which never reaches a top 20
+            self.content_head = nn.Linear(self.dim, self.dim)
         # not saved in checkpoints: a fact about the training data, recomputed from it
         self.register_buffer("id_trained", items_seen_in_training(dataset, config), persistent=False)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
@@ -105,35 +137,55 @@ class TPAD(SequentialRecommender):
         if not self.use_features:
             items = self.item_embedding.weight
         else:
-            items = self.adapter(self.item_features)
+            features = self.adapter(self.item_features)
+            if self.attributes is not None:
+                features = features + self.attributes()
+            items = features
             if self.use_id_embedding:
-                items = self.fusion(self.id_vectors(), items)
+                keep = self.id_kept()
+                items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
+                if self.cold_item_ids == "content":
+                    items = torch.where(keep.unsqueeze(1), items, self.content_head(features))
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         return F.dropout(items, self.item_dropout, self.training) if self.item_dropout else items
 
-    def id_vectors(self):
-        """The ID part of each item: its learned vector, zero for an item with no training
-        interaction when ``cold_item_ids: zero`` (so it is scored from its features, as an item
-        added after training is), and, in training, zero for a random ``id_dropout`` share of
+    def id_kept(self):
+        """Which items' ID vectors count (``None``: all). Not an item with no training
+        interaction under ``cold_item_ids: zero | content`` (it is scored from its features, as
+        an item added after training is), and, in training, not a random ``id_dropout`` share of
         the items (so the features must carry the ranking alone often enough to be trusted with
         the items that have no ID vector: DropoutNet's idea)."""
-        ids = self.item_embedding.weight
         keep = None
-        if self.cold_item_ids == "zero":
+        if self.cold_item_ids != "learned":
             keep = self.id_trained
         if self.training and self.id_dropout:
-            kept = torch.rand(len(ids), device=ids.device) >= self.id_dropout
+            kept = torch.rand(len(self.id_trained), device=self.id_trained.device) >= self.id_dropout
             keep = kept if keep is None else keep & kept
+        return keep
+
+    @staticmethod
+    def _masked(ids, keep):
         return ids if keep is None else ids * keep.unsqueeze(1).to(ids.dtype)
 
+    def id_vectors(self):
+        """The ID part of each item: its learned vector, or zero where :meth:`id_kept` says."""
+        return self._masked(self.item_embedding.weight, self.id_kept())
+
     @torch.no_grad()
-    def add_items(self, features):
-        """Append items known by their feature vectors alone (added after training, see
-        :mod:`recbole_tpad.new_items`): new ids ``n_items ..``. Their ID vector is zero (the
-        model has learnt nothing about them), so they are scored from their features."""
+    def add_items(self, features, attributes=None):
+        """Append items known by their content alone (added after training, see
+        :mod:`recbole_tpad.new_items`): new ids ``n_items ..``; ``attributes``: their id rows
+        per ``item_attributes`` field (``{field: ids}``, :meth:`ItemAttributes.encode`), needed when the model
+        reads attributes. Their ID vector is zero (the model has learnt nothing about them), so
+        they are scored from their content."""
         if not self.use_features:
             raise ValueError(f"{type(self).__name__} has no feature path (use_features=False): "
                              "it can score only the items it was trained with")
+        if self.attributes is not None:
+            if attributes is None:
+                raise ValueError("this TPAD reads item_attributes: pass the new items' attribute "
+                                 "ids (ItemAttributes.encode) with their features")
+            self.attributes.append([attributes[field] for field in self.attribute_fields])
         features = features.to(self.item_features)
         self.item_features = torch.cat([self.item_features, features])
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
