@@ -1,12 +1,12 @@
 """Train and evaluate TPAD or any RecBole model on one dataset under the plugin's protocol.
 
 Examples:
-    python run_recbole_tpad.py --model=TPAD --dataset=demo
+    python run_recbole_tpad.py --model=TPAD --dataset=demo      # pretrains first when demo.tpad-zU.npy is missing
     python run_recbole_tpad.py --model=SASRec --dataset=amazon-sports --epochs=30
     python run_recbole_tpad.py --model=TPAD --dataset=amazon-sports --encoder=gru --fusion=sum
     python run_recbole_tpad.py --stage=features --dataset=amazon-sports
     python run_recbole_tpad.py --stage=pretrain --dataset=demo
-    python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=tpad-zU
+    python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=text-minilm   # ablation
     python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=ID1,ID2 --topk=10
     python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=NEW1 --new-items=new.item
 

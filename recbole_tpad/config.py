@@ -88,7 +88,7 @@ _SHARES = ("id_dropout", "item_dropout", "feature_dropout", "hidden_dropout_prob
 @functools.lru_cache(maxsize=1)
 def _choices():
     """Settings of the plugin that take one of a few names."""
-    from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES
+    from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES, TRAIN_NEGATIVES
     from recbole_tpad.model.content import SESSION_VECTORS
     from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FUSIONS
     from recbole_tpad.model.tpad import COLD_ITEM_IDS
@@ -97,7 +97,7 @@ def _choices():
             "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,
             "negative_sampling": SAMPLINGS, "content_session": SESSION_VECTORS,
             "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier"),
-            "cold_item_ids": COLD_ITEM_IDS}
+            "cold_item_ids": COLD_ITEM_IDS, "train_negatives": TRAIN_NEGATIVES}
 
 
 def check_values(values, source="--key=value"):

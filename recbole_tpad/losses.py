@@ -24,6 +24,12 @@ eSASRec benchmark. ``last`` (RecBole's way) trains on every prefix, loss at the 
 with the transformer or GRU encoder); other models are refused with that reason.
 
 Both work with ``loss_type: CE`` too (full softmax at every position).
+
+``train_negatives: seen`` (TPAD's default): only items that occur in the training split compete
+with the positive, in the full softmax and as sampled negatives; ``all``: every item of the
+catalogue (RecBole's way). An item with no training interaction (a cold item of the cold-start
+split) is then never trained as a loser: training knows nothing of it, as it would know nothing
+of an item added after training.
 """
 
 import contextlib
@@ -34,6 +40,8 @@ from torch.nn import functional as F
 
 SAMPLINGS = ("uniform", "popularity")
 SEQUENCE_LOSSES = ("last", "all")
+#: train_negatives: which items compete with the positive in training
+TRAIN_NEGATIVES = ("all", "seen")
 #: RecBole models whose item scores are ``seq_output @ item_embedding.weight.T`` (checked in
 #: RecBole 1.2.1; models that normalise or transform the table, such as CORE, are not listed).
 _EMBEDDING_TABLE_MODELS = ("SASRec", "GRU4Rec", "NARM", "STAMP", "SRGNN", "GCSAN", "NextItNet",
@@ -114,26 +122,27 @@ def last_row_per_sequence(train_dataset, config):
 
 
 def sampled_softmax_loss(query, positives, items, n_negatives, generator=None, shared=False,
-                         log_q=None):
+                         log_q=None, candidates=None):
     """Mean sampled-softmax loss of ``query [N, d]`` against ``positives [N]``.
 
     ``items [n_items, d]`` holds every item's vector, row 0 padding. Negatives come from
-    ``1..n_items-1``: uniformly, or from ``exp(log_q)`` when ``log_q [n_items]`` (log sampling
-    probabilities, ``-inf`` at 0) is given, in which case every logit is corrected by
-    ``- log_q``. A negative equal to the row's positive is masked out.
+    ``1..n_items-1`` (``candidates``: from these ids only): uniformly, or from ``exp(log_q)``
+    when ``log_q [n_items]`` (log sampling probabilities, ``-inf`` at 0) is given, in which case
+    every logit is corrected by ``- log_q``. A negative equal to the row's positive is masked out.
     """
     n_items = items.size(0)
-    n_real = n_items - 1
+    pool = candidates if candidates is not None else torch.arange(1, n_items, device=query.device)
+    n_real = len(pool)
     pos_logit = (query * items[positives]).sum(-1, keepdim=True)
-    if n_negatives >= n_real:  # every real item: exactly the full softmax over real items
-        neg_logits = query @ items[1:].t()
-        negatives = torch.arange(1, n_items, device=query.device).expand(query.size(0), -1)
-        log_q_neg = log_q[1:].expand_as(neg_logits) if log_q is not None else None
+    if n_negatives >= n_real:  # every candidate: exactly the full softmax over them
+        neg_logits = query @ items[pool].t()
+        negatives = pool.expand(query.size(0), -1)
+        log_q_neg = log_q[pool].expand_as(neg_logits) if log_q is not None else None
     else:
         rows = 1 if shared else query.size(0)
         if log_q is None:
-            negatives = torch.randint(1, n_items, (rows, n_negatives), device=query.device,
-                                      generator=generator)
+            negatives = pool[torch.randint(0, n_real, (rows, n_negatives), device=query.device,
+                                           generator=generator)]
         else:
             negatives = torch.multinomial(log_q.exp().expand(rows, -1), n_negatives,
                                           replacement=True, generator=generator)
@@ -160,11 +169,21 @@ class TrainingObjective:
         self.n_negatives = config["n_negatives"]
         self.shared = bool(config["shared_negatives"])
         self.log_q = None
+        # train_negatives: seen: an item with no training interaction is never a negative (nor
+        # in the full softmax): it exists in the catalogue, but training knows nothing of it, and
+        # pushing its content down as a never-chosen item taught the model never to rank it
+        self.candidates = None
+        if (config["train_negatives"] or "all") == "seen":
+            from recbole_tpad.evaluation import items_seen_in_training
+
+            self.candidates = items_seen_in_training(dataset, config).nonzero().squeeze(1)
         if self.sampled and config["negative_sampling"] == "popularity":
             counts = torch.bincount(dataset.inter_feat[dataset.iid_field].long(),
                                     minlength=dataset.item_num).double()
             weights = (counts + 1).pow(config["popularity_alpha"])  # +1: every item can be drawn
             weights[0] = 0
+            if self.candidates is not None:
+                weights[~items_seen_in_training(dataset, config)] = 0
             self.log_q = (weights / weights.sum()).log().float()
 
     def targets_and_queries(self, model, interaction, items):
@@ -187,11 +206,17 @@ class TrainingObjective:
     def __call__(self, model, interaction):
         items = item_table(model)
         query, positives = self.targets_and_queries(model, interaction, items)
+        candidates = self.candidates.to(query.device) if self.candidates is not None else None
         if not self.sampled:
-            return F.cross_entropy(query @ items.t(), positives)
+            logits = query @ items.t()
+            if candidates is not None:
+                keep = torch.zeros(items.size(0), dtype=torch.bool, device=query.device)
+                keep[candidates] = True
+                logits = logits.masked_fill(~keep, -math.inf)
+            return F.cross_entropy(logits, positives)
         log_q = self.log_q.to(query.device) if self.log_q is not None else None
         return sampled_softmax_loss(query, positives, items, self.n_negatives, shared=self.shared,
-                                    log_q=log_q)
+                                    log_q=log_q, candidates=candidates)
 
 
 @contextlib.contextmanager

@@ -128,3 +128,19 @@ def test_missing_pretrained_features_run_the_pretrainer_first(run_config, demo_f
     finally:
         for path in (target, target.with_suffix(".json")):
             path.unlink(missing_ok=True)
+
+
+def test_the_features_stage_writes_text_features_never_the_pretrainers_file(run_config, monkeypatch):
+    """``--stage=features`` builds the MiniLM file even though TPAD's default source is the
+    pretrainer's; asked for a pretrained source, it refuses and names --stage=pretrain."""
+    from recbole_tpad import quick_start
+    from recbole_tpad.config import ConfigError
+    from recbole_tpad.text import encoder
+
+    written = []
+    monkeypatch.setattr(encoder, "build_text_features", lambda name, folder, path, **kw: written.append(path))
+    settings = {k: v for k, v in run_config.items() if k != "feature_source"}
+    quick_start.build_features("demo", config_dict=settings)
+    assert [p.name for p in written] == ["demo.text-minilm.npy"]
+    with pytest.raises(ConfigError, match="writes text-encoder features, not tpad-zK: those come from --stage=pretrain"):
+        quick_start.build_features("demo", config_dict=dict(settings, feature_source="tpad-zK"))

@@ -22,6 +22,22 @@ def test_sampled_softmax_over_the_whole_catalogue_equals_full_softmax_ce():
     assert not torch.allclose(sampled_softmax_loss(query, positives, items, 5), full, atol=1e-3)
 
 
+def test_items_outside_the_candidates_are_never_trained_as_losers():
+    """train_negatives: seen passes the seen items as candidates: the others get no gradient, in
+    sampled and full softmax alike, and the full softmax over the candidates is exact."""
+    torch.manual_seed(0)
+    items = torch.randn(40, 8, requires_grad=True)
+    query = torch.randn(64, 8)
+    candidates = torch.arange(1, 30)  # items 30..39 never occur in training
+    positives = candidates[torch.randint(0, len(candidates), (64,))]
+    for n in (8, 100):
+        items.grad = None
+        sampled_softmax_loss(query, positives, items, n, candidates=candidates).backward()
+        assert items.grad[30:].abs().sum() == 0 and items.grad[1:30].abs().sum() > 0
+    exact = F.cross_entropy(query @ items[1:30].t(), positives - 1)
+    assert torch.allclose(sampled_softmax_loss(query, positives, items, 100, candidates=candidates), exact, atol=1e-5)
+
+
 def test_the_positive_is_never_its_own_negative():
     items = torch.randn(3, 4)  # one real negative candidate besides the positive
     query = torch.randn(6, 4)

@@ -42,6 +42,27 @@ def resolve_variant(label):
     return label, {}
 
 
+def with_pretrained_source(model, overrides, config_dict=None):
+    """The variant's overrides, with the pretrained feature source its runs will read made
+    explicit when it comes from the command line or the model's yaml (a plain ``TPAD`` reads
+    ``tpad-zU``): so the pretrainer runs once before the units, not in each unit at once, and
+    the run's settings name the file."""
+    import yaml
+
+    from recbole_tpad.data.sources import FeatureSource
+
+    given = config_dict or {}
+    if "feature_source" in overrides or False in (overrides.get("use_features"), given.get("use_features")):
+        return overrides
+    source = given.get("feature_source")
+    if source is None:
+        path = properties_dir() / "model" / f"{model}.yaml"
+        source = (yaml.safe_load(path.read_text()) or {}).get("feature_source") if path.is_file() else None
+    if source and FeatureSource.parse(source).pretrained:
+        return {**overrides, "feature_source": source}
+    return overrides
+
+
 def recbole_overrides(overrides):
     """A variant's settings for the RecBole run: all but its ``pretrain`` block."""
     return {k: v for k, v in overrides.items() if k != "pretrain"}
@@ -82,7 +103,8 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import feature_path
 
-    variants = [(label, *resolve_variant(label)) for label in models]
+    variants = [(label, model, with_pretrained_source(model, overrides, config_dict))
+                for label, (model, overrides) in ((label, resolve_variant(label)) for label in models)]
     needed = {}  # pretrain settings -> the views variants read
     for _, _, overrides in variants:
         views = pretrained_views(overrides)

@@ -123,8 +123,13 @@ def cold_table(groups):
         if runs[0].get("base_model") == "ContentKNN":
             how = "content similarity (no training)"
         if is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
-            how = ("features (zero ID vector, cold_item_ids: zero)"
-                   if runs[0]["settings"].get("cold_item_ids") == "zero" else "features + untrained ID vector")
+            how = {"zero": "features (zero ID vector, cold_item_ids: zero)",
+                   "content": "content head over its features (cold_item_ids: content)"}.get(
+                runs[0]["settings"].get("cold_item_ids"), "features + untrained ID vector")
+            if runs[0]["settings"].get("item_attributes"):
+                how += " + brand/category embeddings"
+            if runs[0]["settings"].get("train_negatives") == "seen":
+                how += "; not a training negative"
         rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "
                     f"{cell([p['warm']['recall@20'] for p in parts])} | {cell([p['cold']['recall@20'] for p in parts])} | "
                     f"{cell([p['warm']['ndcg@10'] for p in parts])} | {cell([p['cold']['ndcg@10'] for p in parts])} | {how} |")
@@ -373,14 +378,15 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
 
 
 def load_runs(out_dir, dataset, labels, seeds=None, tag=""):
-    """Stored results of ``labels`` (every seed found, or ``seeds``), in that order."""
+    """Stored results of ``labels`` (every seed found, or ``seeds``; a unit run without
+    ``--seeds`` is stored without a seed suffix), in that order."""
     found = []
     folder = Path(out_dir) / "runs" / dataset
     for label in labels:
         name = f"{label}{'-' + tag if tag else ''}"
         paths = [folder / f"{name}-s{seed}.json" for seed in seeds] if seeds else sorted(
-            folder.glob(f"{name}-s*.json"))
-        paths = [p for p in paths if p.is_file() and p.stem.rsplit("-s", 1)[0] == name]
+            folder.glob(f"{name}-s*.json")) + [folder / f"{name}.json"]
+        paths = [p for p in paths if p.is_file() and (p.stem == name or p.stem.rsplit("-s", 1)[0] == name)]
         if not paths:
             raise FileNotFoundError(f"no stored result for {name} in {folder}")
         found += [json.loads(p.read_text()) for p in paths]
