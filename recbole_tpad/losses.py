@@ -131,18 +131,22 @@ def sampled_softmax_loss(query, positives, items, n_negatives, generator=None, s
     every logit is corrected by ``- log_q``. A negative equal to the row's positive is masked out.
     """
     n_items = items.size(0)
-    pool = candidates if candidates is not None else torch.arange(1, n_items, device=query.device)
-    n_real = len(pool)
+    n_real = n_items - 1 if candidates is None else len(candidates)
     pos_logit = (query * items[positives]).sum(-1, keepdim=True)
     if n_negatives >= n_real:  # every candidate: exactly the full softmax over them
-        neg_logits = query @ items[pool].t()
-        negatives = pool.expand(query.size(0), -1)
-        log_q_neg = log_q[pool].expand_as(neg_logits) if log_q is not None else None
+        if candidates is None:
+            candidates = torch.arange(1, n_items, device=query.device)
+        neg_logits = query @ items[candidates].t()
+        negatives = candidates.expand(query.size(0), -1)
+        log_q_neg = log_q[candidates].expand_as(neg_logits) if log_q is not None else None
     else:
         rows = 1 if shared else query.size(0)
-        if log_q is None:
-            negatives = pool[torch.randint(0, n_real, (rows, n_negatives), device=query.device,
-                                           generator=generator)]
+        if log_q is None and candidates is None:
+            negatives = torch.randint(1, n_items, (rows, n_negatives), device=query.device,
+                                      generator=generator)
+        elif log_q is None:
+            negatives = candidates[torch.randint(0, n_real, (rows, n_negatives),
+                                                 device=query.device, generator=generator)]
         else:
             negatives = torch.multinomial(log_q.exp().expand(rows, -1), n_negatives,
                                           replacement=True, generator=generator)
@@ -172,18 +176,19 @@ class TrainingObjective:
         # train_negatives: seen: an item with no training interaction is never a negative (nor
         # in the full softmax): it exists in the catalogue, but training knows nothing of it, and
         # pushing its content down as a never-chosen item taught the model never to rank it
-        self.candidates = None
+        self.candidates, self.unseen = None, None
         if (config["train_negatives"] or "all") == "seen":
             from recbole_tpad.evaluation import items_seen_in_training
 
-            self.candidates = items_seen_in_training(dataset, config).nonzero().squeeze(1)
+            seen = items_seen_in_training(dataset, config)
+            self.candidates, self.unseen = seen.nonzero().squeeze(1), ~seen
         if self.sampled and config["negative_sampling"] == "popularity":
             counts = torch.bincount(dataset.inter_feat[dataset.iid_field].long(),
                                     minlength=dataset.item_num).double()
             weights = (counts + 1).pow(config["popularity_alpha"])  # +1: every item can be drawn
             weights[0] = 0
-            if self.candidates is not None:
-                weights[~items_seen_in_training(dataset, config)] = 0
+            if self.unseen is not None:
+                weights[self.unseen] = 0
             self.log_q = (weights / weights.sum()).log().float()
 
     def targets_and_queries(self, model, interaction, items):
@@ -206,14 +211,12 @@ class TrainingObjective:
     def __call__(self, model, interaction):
         items = item_table(model)
         query, positives = self.targets_and_queries(model, interaction, items)
-        candidates = self.candidates.to(query.device) if self.candidates is not None else None
         if not self.sampled:
             logits = query @ items.t()
-            if candidates is not None:
-                keep = torch.zeros(items.size(0), dtype=torch.bool, device=query.device)
-                keep[candidates] = True
-                logits = logits.masked_fill(~keep, -math.inf)
+            if self.unseen is not None:
+                logits = logits.masked_fill(self.unseen.to(query.device), -math.inf)
             return F.cross_entropy(logits, positives)
+        candidates = self.candidates.to(query.device) if self.candidates is not None else None
         log_q = self.log_q.to(query.device) if self.log_q is not None else None
         return sampled_softmax_loss(query, positives, items, self.n_negatives, shared=self.shared,
                                     log_q=log_q, candidates=candidates)

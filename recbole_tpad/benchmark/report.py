@@ -127,7 +127,7 @@ def cold_table(groups):
                    "content": "content head over its features (cold_item_ids: content)"}.get(
                 runs[0]["settings"].get("cold_item_ids"), "features + untrained ID vector")
             if runs[0]["settings"].get("item_attributes"):
-                how += " + brand/category embeddings"
+                how += f" + {'/'.join(runs[0]['settings']['item_attributes'])} embeddings"
             if runs[0]["settings"].get("train_negatives") == "seen":
                 how += "; not a training negative"
         rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "

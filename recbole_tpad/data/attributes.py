@@ -19,6 +19,16 @@ from dataset_tools.atomic import read_atomic
 CATEGORICAL_TYPES = ("token", "token_seq")
 
 
+def id_rows(token_lists, vocab, width):
+    """``LongTensor [len(token_lists), width]``: each list's tokens as vocabulary ids, left-aligned,
+    0-padded; tokens the vocabulary lacks are dropped, lists longer than ``width`` cut."""
+    rows = torch.zeros(len(token_lists), width, dtype=torch.long)
+    for row, tokens in enumerate(token_lists):
+        ids = [vocab[t] for t in tokens if t in vocab][:width]
+        rows[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return rows
+
+
 class ItemAttributeError(ValueError):
     """An ``item_attributes`` setting the dataset's ``.item`` file cannot satisfy."""
 
@@ -44,16 +54,9 @@ class ItemAttributes:
         """The id rows of items given as ``{field: cell}`` records (items added after training):
         a token the training catalogue never had gets 0, as an empty cell does; a list longer
         than the table's width keeps its first ``width`` tokens."""
-        out = {}
-        for field, table in self.ids.items():
-            width = table.size(1)
-            rows = torch.zeros(len(records), width, dtype=torch.long)
-            for row, record in enumerate(records):
-                ids = [self.vocab[field].get(t, 0) for t in str(record.get(field, "")).split()]
-                ids = [i for i in ids if i][:width]
-                rows[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-            out[field] = rows
-        return out
+        return {field: id_rows([str(record.get(field, "")).split() for record in records],
+                               self.vocab[field], table.size(1))
+                for field, table in self.ids.items()}
 
 
 def load_item_attributes(dataset_dir, dataset, item_tokens, fields):
@@ -82,16 +85,12 @@ def load_item_attributes(dataset_dir, dataset, item_tokens, fields):
                 f"takes categorical fields ({' or '.join(CATEGORICAL_TYPES)}): text belongs in "
                 "the feature file, numbers in a feature of their own")
     cells = {row[0]: row for row in rows if row and row[0]}
-    position = {token: k for k, token in enumerate(item_tokens)}
     ids, vocab = {}, {}
     for field in fields:
         column = names.index(field)
-        tokens = {token: cells[token][column].split() for token in item_tokens[1:] if token in cells}
-        vocab[field] = {t: i + 1 for i, t in enumerate(sorted({t for ts in tokens.values() for t in ts}))}
-        width = max([len(ts) for ts in tokens.values()] + [1])
-        table = torch.zeros(len(item_tokens), width, dtype=torch.long)
-        for token, values in tokens.items():
-            if values:
-                table[position[token], :len(values)] = torch.tensor([vocab[field][t] for t in values])
-        ids[field] = table
+        # row k: the tokens of internal item k (none for the padding item or an item without a row)
+        token_lists = [cells[token][column].split() if k and token in cells else []
+                       for k, token in enumerate(item_tokens)]
+        vocab[field] = {t: i + 1 for i, t in enumerate(sorted({t for ts in token_lists for t in ts}))}
+        ids[field] = id_rows(token_lists, vocab[field], max([len(ts) for ts in token_lists] + [1]))
     return ItemAttributes(ids, vocab)

@@ -96,9 +96,9 @@ class TPAD(SequentialRecommender):
                                  "feature table: set use_features=True, or item_attributes: ~")
             attributes = dataset_item_attributes(dataset, type(self).__name__)
             self.attribute_fields = attributes.fields
-            self.attributes = AttributeEmbedding([attributes.ids[f] for f in attributes.fields],
-                                                 [attributes.sizes()[f] for f in attributes.fields],
-                                                 self.dim)
+            sizes = attributes.sizes()
+            self.attributes = AttributeEmbedding([attributes.ids[f] for f in self.attribute_fields],
+                                                 [sizes[f] for f in self.attribute_fields], self.dim)
         if self.use_id_embedding and self.use_features:
             self.fusion = Fusion(self.dim, config["fusion"])
         if self.cold_item_ids == "content":
