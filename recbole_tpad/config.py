@@ -145,6 +145,18 @@ def plugin_model_files(model, model_class, every_model=False):
     return [path for path in files if path.is_file()]
 
 
+def saved_model_settings(saved):
+    """The values a checkpoint's run had (``saved``: its final config) for every model setting,
+    a key of a plugin model yaml (wherever the run set it: ``item_attributes`` comes from the
+    dataset's yaml): a checkpoint is rebuilt with the settings it was trained with, not with
+    defaults changed since (a new default can add layers, such as TPAD's content head). Keys the
+    run did not have keep today's values."""
+    keys = set()
+    for path in sorted((properties_dir() / "model").glob("*.yaml")):
+        keys |= set(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return {key: saved[key] for key in sorted(keys) if key in saved}
+
+
 class Config(RecBoleConfig):
     """RecBole Config + the plugin's properties; accepts plugin model names such as ``TPAD``."""
 

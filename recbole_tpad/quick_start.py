@@ -213,6 +213,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
         "test_result_by_target": by_target,
+        "new_item_scoring": (trainer.model.new_item_scoring()
+                             if hasattr(trainer.model, "new_item_scoring") else None),
         "epochs_run": len(epoch_times),
         "stopped_by": trainer.stopped_by,
         "valid_curve": trainer.valid_curve,
@@ -238,23 +240,33 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     return result
 
 
-def load_data_and_model(model_file):
-    """``(config, model, dataset, train_data, valid_data, test_data)`` of a checkpoint this plugin
-    wrote (any model), as RecBole's function returns them. The checkpoint is read with
+def load_experiment(model_file, config_dict=None):
+    """``(config, (train, valid, test), trainer)`` of a checkpoint this plugin wrote (any model),
+    its weights in the trainer's model (in eval mode). The checkpoint is read with
     ``weights_only=True`` (:mod:`recbole_tpad.checkpoints`); the run is rebuilt from the settings
-    it records, and its weights are loaded into the rebuilt model."""
+    it records (``config_dict``: values to change that do not touch the weights, such as
+    ``show_progress``)."""
     from recbole_tpad.checkpoints import load_checkpoint
+
+    from recbole_tpad.config import saved_model_settings
 
     state = load_checkpoint(model_file)
     saved = state["config"]
-    values = dict(state["external_config"], data_path=str(Path(saved["data_path"]).parent),
-                  checkpoint_dir=saved["checkpoint_dir"])
+    values = {**saved_model_settings(saved), **state["external_config"],
+              "data_path": str(Path(saved["data_path"]).parent),
+              "checkpoint_dir": saved["checkpoint_dir"], **(config_dict or {})}
     for key in ("model", "dataset"):  # given by the checkpoint's own settings below
         values.pop(key, None)
-    config, (train_data, valid_data, test_data), trainer = build_experiment(
-        saved["model"], saved["dataset"], config_dict=values)
+    config, data, trainer = build_experiment(saved["model"], saved["dataset"], config_dict=values)
     trainer.load_weights(state, model_file)
     trainer.model.eval()
+    return config, data, trainer
+
+
+def load_data_and_model(model_file):
+    """``(config, model, dataset, train_data, valid_data, test_data)`` of a checkpoint, as
+    RecBole's function returns them (see :func:`load_experiment`)."""
+    config, (train_data, valid_data, test_data), trainer = load_experiment(model_file)
     return config, trainer.model, train_data._dataset, train_data, valid_data, test_data
 
 

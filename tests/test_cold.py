@@ -131,14 +131,14 @@ def test_tpad_ranks_cold_items_from_features_an_id_model_cannot(tmp_path, monkey
 
 
 def test_zero_ids_or_a_content_head_for_cold_items_let_the_fused_model_rank_them(tmp_path, monkeypatch):
-    """The default fused TPAD gives a cold item an untrained ID vector that drowns its features;
+    """RecBole's way (``cold_item_ids: learned``) gives a cold item an untrained ID vector that drowns its features;
     ``cold_item_ids: zero`` scores it from its features through the fusion, ``content`` from a
     content head at full weight, and ``id_dropout`` trains the features to carry a ranking
     without IDs: either way the fused model ranks cold items and keeps its warm quality."""
     from recbole_tpad.quick_start import build_experiment, run
 
     common = cold_run_settings(tmp_path, monkeypatch)
-    results = {"learned": run("TPAD", "shop-cold", config_dict=common)}
+    results = {"learned": run("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="learned", id_dropout=0.0))}
     for mode in ("zero", "content"):
         results[mode] = run("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids=mode, id_dropout=0.3))
     cold = {name: r["test_result_by_target"]["cold"]["recall@20"] for name, r in results.items()}
@@ -168,7 +168,7 @@ def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path
 
     common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1)
     with pytest.raises(ValueError, match="cold_item_ids=content .* set id_dropout > 0"):
-        build_experiment("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="content"))
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="content", id_dropout=0.0))
     _, _, trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
         common, cold_item_ids="content", id_dropout=0.3))
     model = trainer.model.eval()
@@ -209,3 +209,95 @@ def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot
     cold = {name: r["test_result_by_target"]["cold"]["recall@20"]
             for name, r in (("plain", plain), ("brand", with_brand))}
     assert cold["brand"] > 3 * (20 / 180) and cold["brand"] > 2 * cold["plain"], cold
+
+
+def test_new_item_share_mixes_two_rankings_with_the_validation_prior(tmp_path, monkeypatch):
+    """The default TPAD ranks as a mixture: the softmax of its mixed scores gives the items with
+    no training interaction exactly ``new_item_share`` of the mass, measured on the validation
+    targets, and leaves the order within trained and within new items as the model's own;
+    training scores are untouched; a share that is not a probability is refused."""
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1)
+    _, (train, valid, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=common)
+    model = trainer.model
+    # the prior: the validation targets that never occur in training, counted by hand
+    fields, rows = read_atomic(tmp_path / "dataset" / "shop-cold" / "shop-cold.valid.inter")
+    _, train_rows = read_atomic(tmp_path / "dataset" / "shop-cold" / "shop-cold.train.inter")
+    trained = {i for r in train_rows for i in r[1].split() + [r[2]]}
+    new_targets = sum(r[2] not in trained for r in rows)
+    assert new_targets > 0
+    assert model.new_item_share == pytest.approx((new_targets + 1) / (len(rows) + 2))
+
+    batch = next(iter(valid))[0]
+    new = ~model.id_trained
+    new[0] = False
+    model.eval()
+    with torch.no_grad():
+        items = model.item_representations()
+        raw = model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN], items) @ items.t()
+        mixed = model.full_sort_predict(batch)
+    mass = torch.softmax(mixed[:, 1:], 1)[:, new[1:]].sum(1)
+    assert torch.allclose(mass, torch.full_like(mass, model.new_item_share), atol=1e-5)
+    for part in (new, model.id_trained):
+        assert torch.equal(mixed[:, part].argsort(1), raw[:, part].argsort(1))
+    model.set_new_item_share(0.5)
+    with torch.no_grad():
+        half = torch.softmax(model.full_sort_predict(batch)[:, 1:], 1)[:, new[1:]].sum(1)
+    assert torch.allclose(half, torch.full_like(half, 0.5), atol=1e-5)
+    model.train()
+    with torch.no_grad():
+        assert torch.equal(model.mix_new_items(raw), raw)
+    # items added after training: the measured share was for the new items of the catalogue;
+    # one more item raises the new-item part by one item's share
+    calibrated = model.new_items_calibrated
+    assert calibrated == int(new.sum())
+    fresh = build_experiment("TPAD", "shop-cold", config_dict=common)[2].model.eval()
+    fresh.add_items(fresh.item_features[1:2].clone())
+    with torch.no_grad():
+        mass = torch.softmax(fresh.full_sort_predict(batch)[:, 1:], 1)[:, ~fresh.id_trained[1:]].sum(1)
+    expected = fresh.new_item_share * (calibrated + 1) / calibrated
+    assert torch.allclose(mass, torch.full_like(mass, expected), atol=1e-5)
+    with pytest.raises(ValueError, match="new_item_share=1.5: give a number between 0 and 1"):
+        model.set_new_item_share(1.5)
+    with pytest.raises(ValueError, match="new_item_share='often': use valid"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, new_item_share="often"))
+    # the ID-only and features-only ablations build with TPAD's defaults (id_dropout 0.3,
+    # cold_item_ids content) and a dataset's item_attributes: they have no ID/content choice to
+    # make, and an ID-only model has no content path for attributes
+    for ablation in ({"use_features": False}, {"use_id_embedding": False}):
+        _, _, other = build_experiment("TPAD", "shop-cold", config_dict=dict(
+            common, item_attributes=["category"], **ablation))
+        id_only = ablation == {"use_features": False}
+        assert other.model.id_dropout == 0.0
+        assert (other.model.new_item_share is None) == id_only
+        assert (other.model.attributes is None) == id_only
+
+
+def test_new_item_share_benchmark_trades_warm_for_cold_recall_on_validation(tmp_path, monkeypatch):
+    """Raising the share moves every new item up in every list: along the grid, validation cold
+    recall never falls and warm recall never rises; the share chosen on validation meets the
+    asked cold/warm ratio, and the test split is reported at it."""
+    from recbole_tpad.benchmark import new_item_share
+    from recbole_tpad.quick_start import run
+
+    result = run("TPAD", "shop-cold", config_dict=dict(cold_run_settings(tmp_path, monkeypatch), epochs=4))
+    out = tmp_path / "results"
+    assert new_item_share.main([f"--checkpoint={result['saved_model_file']}", "--shares=0.001,0.01,0.1,0.5",
+                                "--cold-ratio=0.8", f"--out={out}"]) == 0
+    data = json.loads((out / "new-item-share-shop-cold.json").read_text())
+    rows = data["valid"]
+    assert len(rows) == 5  # the grid and the calibrated prior
+    cold = [r["valid"]["cold"]["recall@20"] for r in rows]
+    warm = [r["valid"]["warm"]["recall@20"] for r in rows]
+    assert cold == sorted(cold) and warm == sorted(warm, reverse=True)
+    assert cold[-1] > cold[0]
+    chosen = next(r for r in rows if r["share"] == data["chosen_share"])
+    if "smallest share" in data["reason"]:
+        assert chosen["valid"]["cold"]["recall@20"] >= 0.8 * chosen["valid"]["warm"]["recall@20"]
+    assert set(data["test"]) == {"all", "warm", "cold"}
+    # without the mixture the model scores its new items below the whole calibrated grid's best
+    assert data["valid_plain"]["cold"]["recall@20"] <= cold[-1]
+    assert (out / "new-item-share-shop-cold.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        new_item_share.main([f"--checkpoint={result['saved_model_file']}", "--shares=2"])

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, FeatureAdapter, Fusion,
-                                       GatedGNNSessionEncoder, GRUSessionEncoder)
+from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, AttributeEmbedding, FeatureAdapter,
+                                       Fusion, GatedGNNSessionEncoder, GRUSessionEncoder,
+                                       table_dropout)
 
 
 def srgnn_adjacency(session):
@@ -15,6 +16,30 @@ def srgnn_adjacency(session):
     for a, b in zip(session, session[1:]):
         out[nodes.index(a), nodes.index(b)] = 1
     return out, out.t(), [nodes.index(i) for i in session]
+
+
+def test_table_dropout_drops_its_share_and_keeps_the_mean():
+    torch.manual_seed(0)
+    x = torch.rand(2000, 300) + 0.5
+    y = table_dropout(x, 0.1, training=True)
+    assert abs((y == 0).float().mean().item() - 0.1) < 0.005
+    kept = y != 0
+    assert torch.allclose(y[kept], x[kept] / 0.9)
+    assert abs(y.mean().item() / x.mean().item() - 1) < 0.01
+    assert table_dropout(x, 0.1, training=False) is x and table_dropout(x, 0.0, training=True) is x
+
+
+def test_attribute_embedding_is_the_mean_of_an_items_ids_and_zero_without_any():
+    ids = torch.tensor([[0, 0, 0], [3, 0, 0], [1, 2, 0], [2, 2, 4]])
+    layer = AttributeEmbedding([ids], [5], dim=4)
+    table = layer.embeddings[0].weight
+    out = layer()
+    assert torch.equal(out[0], torch.zeros(4))
+    assert torch.allclose(out[1], table[3])
+    assert torch.allclose(out[2], (table[1] + table[2]) / 2)
+    assert torch.allclose(out[3], (2 * table[2] + table[4]) / 3)
+    out.sum().backward()
+    assert torch.equal(layer.embeddings[0].weight.grad[0], torch.zeros(4))  # padding: no gradient
 
 
 def test_tensor_graph_matches_srgnn_messages():

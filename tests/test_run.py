@@ -65,6 +65,29 @@ def test_checkpoint_reloads_with_load_data_and_model(run_config):
     assert Path(result["saved_model_file"]).with_suffix(".json").is_file()
 
 
+def test_a_checkpoint_reloads_with_its_own_settings_after_the_defaults_change(run_config, tmp_path, monkeypatch):
+    """A checkpoint records its model settings; when a later version changes TPAD's defaults
+    (here: back to RecBole's item handling, which has no content head), the checkpoint still
+    rebuilds the model it was trained as and loads."""
+    import shutil
+
+    import yaml
+
+    import recbole_tpad.config
+
+    result = run("TPAD", "demo", config_dict=dict(run_config, epochs=1))
+    properties = tmp_path / "properties"
+    shutil.copytree(recbole_tpad.config.properties_dir(), properties)
+    model_yaml = properties / "model" / "TPAD.yaml"
+    defaults = yaml.safe_load(model_yaml.read_text())
+    assert defaults["cold_item_ids"] == "content"
+    defaults.update(cold_item_ids="learned", id_dropout=0.0, embedding_size=16)
+    model_yaml.write_text(yaml.safe_dump(defaults))
+    monkeypatch.setattr(recbole_tpad.config, "properties_dir", lambda: properties)
+    _, model, *_ = load_data_and_model(result["saved_model_file"])
+    assert model.cold_item_ids == "content" and model.dim == 32 and hasattr(model, "content_head")
+
+
 def test_unknown_model_lists_the_models(run_config, capsys):
     assert run_recbole_tpad.main(["--model=NoSuchModel", "--dataset=demo"]) == 2
     err = capsys.readouterr().err

@@ -122,7 +122,9 @@ def cold_table(groups):
         how = "untrained ID vector: cannot rank cold items" if is_id_only(runs[0]) else "content features"
         if runs[0].get("base_model") == "ContentKNN":
             how = "content similarity (no training)"
-        if is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
+        if runs[0].get("new_item_scoring"):  # the model's own account (runs since issue 13)
+            how = runs[0]["new_item_scoring"]
+        elif is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
             how = {"zero": "features (zero ID vector, cold_item_ids: zero)",
                    "content": "content head over its features (cold_item_ids: content)"}.get(
                 runs[0]["settings"].get("cold_item_ids"), "features + untrained ID vector")

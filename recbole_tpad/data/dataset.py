@@ -82,6 +82,7 @@ class TPADDataset(SequentialDataset):
     def __init__(self, config):
         super().__init__(config)
         self.item_features, self.feature_report, self.item_attributes = None, None, None
+        self.new_item_share = None  # set on the splits by build()
         if config["item_attributes"] and reads_features(config):
             from recbole_tpad.data.attributes import load_item_attributes
 
@@ -95,6 +96,22 @@ class TPADDataset(SequentialDataset):
                 self.field2id_token[self.iid_field], expected_dim=config["feature_dim"],
                 missing_feature=config["missing_feature"] or "mean")
             self.item_features = torch.from_numpy(table)
+
+    def build(self):
+        """RecBole's splits, each knowing :attr:`new_item_share`: the share of validation targets
+        that are items with no training interaction (Laplace-smoothed), which TPAD's
+        ``new_item_share: valid`` takes as the prior that the next item is a new one."""
+        splits = super().build()
+        if len(splits) >= 2:
+            from recbole_tpad.evaluation import items_seen_in_training
+
+            seen = items_seen_in_training(splits[0], self.config)
+            targets = splits[1].inter_feat[self.iid_field].long()
+            new = 0 if self.config["drop_cold_targets"] else int((~seen[targets]).sum())
+            share = (new + 1) / (len(targets) + 2)
+            for split in splits:
+                split.new_item_share = share
+        return splits
 
     def __str__(self):
         text = super().__str__()

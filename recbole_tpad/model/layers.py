@@ -11,6 +11,19 @@ FUSIONS = ("sum", "concat", "gate", "residual")
 ENCODERS = ("transformer", "sasrec", "gru", "gnn")
 
 
+def table_dropout(x, p, training):
+    """``F.dropout`` for the whole frozen feature table, which every training step drops anew
+    (18k x 384 on amazon-sports): on the CPU the keep mask is drawn as 15-bit integers
+    (``P(keep) = 1 - p`` to 1/32768) instead of per-element Bernoulli floats, 2x faster on one
+    thread (69 against 135 ms a step); elsewhere it is ``F.dropout``."""
+    if not training or not p:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    keep = torch.empty(x.shape, dtype=torch.int16, device=x.device).random_() >= round(p * 32768)
+    return torch.where(keep, x * (1 / (1 - p)), 0.0)
+
+
 class FeatureAdapter(nn.Module):
     """Maps frozen item features (any producer's dimension) into the model's space.
 
@@ -36,7 +49,7 @@ class FeatureAdapter(nn.Module):
             self.gate = nn.Linear(in_dim, n_experts)
 
     def forward(self, features):
-        x = self.dropout(features)
+        x = table_dropout(features, self.dropout.p, self.training)
         if self.kind == "linear":
             return self.proj(x)
         if self.kind == "mlp":
@@ -53,7 +66,11 @@ class AttributeEmbedding(nn.Module):
 
     def __init__(self, id_tables, sizes, dim):
         super().__init__()
-        self.embeddings = nn.ModuleList(nn.Embedding(size, dim, padding_idx=0) for size in sizes)
+        # EmbeddingBag's mean leaves the padding id out and gives an empty bag zero, as the
+        # definition above, without the [items, ids, dim] intermediate: 17x faster on amazon-sports'
+        # 18k items x 15 category slots (0.18 s a step on one CPU thread before)
+        self.embeddings = nn.ModuleList(nn.EmbeddingBag(size, dim, mode="mean", padding_idx=0)
+                                        for size in sizes)
         for k, table in enumerate(id_tables):
             self.register_buffer(f"ids{k}", table.clone())
 
@@ -61,11 +78,7 @@ class AttributeEmbedding(nn.Module):
         return [getattr(self, f"ids{k}") for k in range(len(self.embeddings))]
 
     def forward(self):
-        out = 0
-        for embedding, ids in zip(self.embeddings, self.id_tables()):
-            present = (ids > 0).unsqueeze(-1).to(embedding.weight.dtype)
-            out = out + (embedding(ids) * present).sum(1) / present.sum(1).clamp(min=1)
-        return out
+        return sum(embedding(ids) for embedding, ids in zip(self.embeddings, self.id_tables()))
 
     @torch.no_grad()
     def append(self, id_tables):

@@ -13,6 +13,8 @@ Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding`
 ``fusion``, ``encoder`` and the encoders' own sizes.
 """
 
+import math
+
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
@@ -26,6 +28,28 @@ from recbole_tpad.model.layers import AttributeEmbedding, FeatureAdapter, Fusion
 
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
+
+
+def resolve_new_item_share(config, dataset, cold_item_ids):
+    """``new_item_share`` as a number: the prior that the next item is one with no training
+    interaction; ``None``: no mixing (``~``, or ``cold_item_ids: learned``, where such
+    an item keeps its untrained ID vector and RecBole's plain scores)."""
+    value = config["new_item_share"]
+    if value is None or cold_item_ids == "learned":
+        return None
+    if value == "valid":
+        share = getattr(dataset, "new_item_share", None)
+        if share is None:
+            raise ValueError("new_item_share=valid reads the validation split's share of new "
+                             "items, which recbole_tpad.data.dataset.TPADDataset.build() sets: "
+                             "build the data with recbole_tpad.data.dataset.create_dataset, or "
+                             "give a number (e.g. new_item_share=0.01), or ~ for plain scores")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+        share = float(value)
+    else:
+        raise ValueError(f"new_item_share={value!r}: use valid (measured on the validation "
+                         "split), a number between 0 and 1 (exclusive), or ~ (plain scores)")
+    return share
 
 
 def dataset_item_features(dataset, model_name):
@@ -70,13 +94,17 @@ class TPAD(SequentialRecommender):
 
         if self.use_id_embedding:
             self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
-        self.id_dropout = config["id_dropout"] or 0.0
         self.cold_item_ids = config["cold_item_ids"] or "learned"
         if self.cold_item_ids not in COLD_ITEM_IDS:
             raise ValueError(f"cold_item_ids={self.cold_item_ids!r}: use one of {COLD_ITEM_IDS}")
-        if (self.id_dropout or self.cold_item_ids != "learned") and not (self.use_id_embedding and self.use_features):
-            raise ValueError(f"id_dropout and cold_item_ids={self.cold_item_ids} need both "
-                             "use_id_embedding and use_features")
+        # id_dropout and cold_item_ids choose between an item's ID vector and its content: a
+        # model with one of the two paths has nothing to choose (the ablations TPAD-ID, -content)
+        fused = self.use_id_embedding and self.use_features
+        self.id_dropout = (config["id_dropout"] or 0.0) if fused else 0.0
+        if not fused:
+            # features only: every item is scored from its content, as a new one would be;
+            # ID only: a new item has nothing to be scored by
+            self.cold_item_ids = "zero" if self.use_features else "learned"
         if self.cold_item_ids == "content" and not self.id_dropout:
             raise ValueError("cold_item_ids=content learns its content head from the items whose "
                              "ID vector id_dropout drops in training: set id_dropout > 0 (0.3 is "
@@ -90,10 +118,9 @@ class TPAD(SequentialRecommender):
             self.adapter = FeatureAdapter(table.shape[1], self.dim, config["adapter"],
                                           config["feature_dropout"], config["n_experts"])
         self.attributes = None
-        if config["item_attributes"]:
-            if not self.use_features:
-                raise ValueError("item_attributes are part of the content path, with the "
-                                 "feature table: set use_features=True, or item_attributes: ~")
+        # item_attributes are part of the content path: an ID-only model (use_features: False,
+        # SASRecPub) ignores them, as RecBole's ID models ignore a dataset's attribute fields
+        if config["item_attributes"] and self.use_features:
             attributes = dataset_item_attributes(dataset, type(self).__name__)
             self.attribute_fields = attributes.fields
             sizes = attributes.sizes()
@@ -109,6 +136,15 @@ class TPAD(SequentialRecommender):
             self.content_head = nn.Linear(self.dim, self.dim)
         # not saved in checkpoints: a fact about the training data, recomputed from it
         self.register_buffer("id_trained", items_seen_in_training(dataset, config), persistent=False)
+        # new_item_share: ranking as a mixture of a softmax over the trained items and one over
+        # the items without training interactions (DropoutNet-style content vectors score far
+        # below popular warm items, so without it a new item almost never reaches a top 20)
+        self.new_item_share = resolve_new_item_share(config, dataset, self.cold_item_ids)
+        # valid: the share was measured with this many new items in the catalogue; items added
+        # after training (add_items) raise it in proportion, so one added item gets one item's
+        # share, not the whole new-item part
+        self.new_item_share_per_item = config["new_item_share"] == "valid"
+        self.new_items_calibrated = int((~self.id_trained[1:]).sum())
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -124,7 +160,7 @@ class TPAD(SequentialRecommender):
             raise ValueError(f"weight_init={config['weight_init']!r}: use normal or xavier")
 
     def _init_weights(self, module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag)):
             module.weight.data.normal_(mean=0.0, std=self.initializer_range)
         if isinstance(module, nn.Linear) and module.bias is not None:
             module.bias.data.zero_()
@@ -211,7 +247,64 @@ class TPAD(SequentialRecommender):
     def calculate_loss(self, interaction):
         return self.training_objective(self, interaction)
 
+    def new_item_scoring(self):
+        """How this model scores an item with no training interaction, in words (the reports'
+        warm/cold table)."""
+        if not self.use_features:
+            return "untrained ID vector: cannot rank cold items"
+        text = {"zero": "features (zero ID vector, cold_item_ids: zero)",
+                "content": "content head over its features (cold_item_ids: content)",
+                "learned": "features + untrained ID vector"}[self.cold_item_ids]
+        if not self.use_id_embedding:
+            text = "content features"
+        if self.attributes is not None:
+            text += f" + {'/'.join(self.attribute_fields)} embeddings"
+        if self.training_objective.unseen is not None:
+            text += "; not a training negative"
+        if self.new_item_share is not None:
+            text += f"; ranked with new_item_share {self.new_item_share:.3g}"
+        return text
+
+    def set_new_item_share(self, share):
+        """Rank with prior ``share`` (0 < share < 1) for the items without training interactions;
+        ``None``: plain scores. What :mod:`recbole_tpad.benchmark.new_item_share` varies."""
+        if share is not None and self.cold_item_ids == "learned":
+            raise ValueError("cold_item_ids=learned gives new items an untrained ID vector, not a "
+                             "content vector: there is no new-item ranking to mix in")
+        if share is not None and not 0 < share < 1:
+            raise ValueError(f"new_item_share={share!r}: give a number between 0 and 1 (exclusive)")
+        self.new_item_share, self.new_item_share_per_item = share, False
+
+    def current_new_item_share(self, n_new):
+        """The prior of the new-item part with ``n_new`` new items in the catalogue."""
+        if not self.new_item_share_per_item:
+            return self.new_item_share
+        return min(self.new_item_share * n_new / max(1, self.new_items_calibrated), 0.99)
+
+    def mixes_new_items(self):
+        return self.new_item_share is not None and not self.training
+
+    def mix_new_items(self, scores):
+        """Scores ``[B, n_items]`` as log-probabilities of a two-part mixture: with probability
+        ``1 - p`` the next item is a trained one (softmax of the scores over the trained items),
+        with ``p`` (``new_item_share``) a new one (softmax over the items without a training
+        interaction: cold items, items added after training). Within each part the order is the
+        model's own; the parts are put on one scale. Training scores are left alone. Under
+        ``new_item_share: valid``, p grows with the items added after training
+        (:meth:`current_new_item_share`)."""
+        new = ~self.id_trained
+        new[0] = False  # the padding id
+        if not self.mixes_new_items() or not new.any() or not self.id_trained.any():
+            return scores
+        share = self.current_new_item_share(int(new.sum()))
+        shift = (scores[:, self.id_trained].logsumexp(1) - scores[:, new].logsumexp(1)
+                 + math.log(share / (1 - share)))
+        return torch.where(new, scores + shift.unsqueeze(1), scores)
+
     def predict(self, interaction):
+        if self.mixes_new_items():  # the mixture needs every item's score
+            scores = self.full_sort_predict(interaction)
+            return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
         return (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
@@ -219,4 +312,4 @@ class TPAD(SequentialRecommender):
     def full_sort_predict(self, interaction):
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
-        return seq_output @ items.t()
+        return self.mix_new_items(seq_output @ items.t())
