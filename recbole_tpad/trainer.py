@@ -57,6 +57,7 @@ class SafeCheckpoints:
         loader = getattr(self, "train_loader", None)
         if loader is not None and "train_loader" in state["rng"]:
             loader.generator.set_state(state["rng"]["train_loader"])
+        self.resumed_history = state.get("history") or {}  # older checkpoints have none
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def load_weights(self, state, path):
@@ -102,14 +103,20 @@ class RunRecording:
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
-        self.epoch_times, self.valid_curve, self.stopped_by = [], [], None
+        # a resumed run continues the history its checkpoint holds (max_train_minutes counts
+        # this process only)
+        history = getattr(self, "resumed_history", None) or {}
+        self.epoch_times = list(history.get("epoch_times", []))
+        self.valid_curve = [dict(point, epoch=int(point["epoch"])) for point in history.get("valid_curve", [])]
+        self.stopped_by = None
         self.latest_checkpoint = latest_checkpoint_path(self.saved_model_file) if saved else None
         budget = self.config["max_train_minutes"]
         started = time.time()
+        elapsed_before = self.valid_curve[-1]["seconds"] if self.valid_curve else 0.0
 
         def after_validation(epoch_idx, valid_score):
             self.valid_curve.append({"epoch": epoch_idx, "valid_score": float(valid_score),
-                                     "seconds": time.time() - started})
+                                     "seconds": elapsed_before + time.time() - started})
             if saved:  # RecBole saved the best model already; this is the last state
                 self._save_checkpoint(epoch_idx, verbose=False,
                                       saved_model_file=self.latest_checkpoint)

@@ -76,7 +76,10 @@ def test_a_resumed_run_reproduces_the_uninterrupted_one(run_config, tmp_path):
     first = run("GRU4Rec", "demo", config_dict=dict(settings, epochs=2, checkpoint_dir=str(tmp_path / "b")))
     resumed = run("GRU4Rec", "demo", config_dict=dict(settings, checkpoint_dir=str(tmp_path / "b")),
                   resume_file=first["latest_checkpoint"])
-    assert resumed["epochs_run"] == 1
+    # the resumed run reports the whole run: the checkpoint carries the epochs before it
+    assert resumed["epochs_run"] == whole["epochs_run"] == 3
+    assert [p["epoch"] for p in resumed["valid_curve"]] == [0, 1, 2]
     assert [round(p["valid_score"], 6) for p in resumed["valid_curve"]] == \
-        [round(p["valid_score"], 6) for p in whole["valid_curve"][2:]]
+        [round(p["valid_score"], 6) for p in whole["valid_curve"]]
+    assert resumed["epoch_times"][:2] == first["epoch_times"]
     assert resumed["test_result"] == whole["test_result"]
