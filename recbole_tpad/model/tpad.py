@@ -292,14 +292,18 @@ class TPAD(SequentialRecommender):
         model's own; the parts are put on one scale. Training scores are left alone. Under
         ``new_item_share: valid``, p grows with the items added after training
         (:meth:`current_new_item_share`)."""
-        new = ~self.id_trained
-        new[0] = False  # the padding id
-        if not self.mixes_new_items() or not new.any() or not self.id_trained.any():
+        new = (~self.id_trained[1:]).nonzero().squeeze(1) + 1  # the padding id 0 is neither
+        if not self.mixes_new_items() or not len(new) or not self.id_trained.any():
             return scores
-        share = self.current_new_item_share(int(new.sum()))
-        shift = (scores[:, self.id_trained].logsumexp(1) - scores[:, new].logsumexp(1)
-                 + math.log(share / (1 - share)))
-        return torch.where(new, scores + shift.unsqueeze(1), scores)
+        share = self.current_new_item_share(len(new))
+        # log-sum-exp of the trained part from the whole and the (small) new part: no copy of
+        # the trained items' columns (half the cost of a full-ranking batch's mixing on the CPU)
+        whole = scores[:, 1:].logsumexp(1)
+        new_part = scores.index_select(1, new).logsumexp(1)
+        trained_part = whole + torch.log1p(-torch.exp((new_part - whole).clamp(max=-1e-7)))
+        mixed = scores.clone()
+        mixed[:, new] += (trained_part - new_part + math.log(share / (1 - share))).unsqueeze(1)
+        return mixed
 
     def predict(self, interaction):
         if self.mixes_new_items():  # the mixture needs every item's score
