@@ -169,7 +169,9 @@ def test_interrupted_run_resumes_after_its_last_epoch(run_config):
     latest = first["latest_checkpoint"]
     assert torch.load(latest, weights_only=True)["epoch"] == 1
     resumed = run("TPAD", "demo", config_dict=dict(run_config, epochs=3), resume_file=latest)
-    assert resumed["epochs_run"] == 1  # only epoch index 2 was trained
+    # epoch index 2 was trained here; the result reports the whole run (the checkpoint's history)
+    assert resumed["epochs_run"] == 3 and [p["epoch"] for p in resumed["valid_curve"]] == [0, 1, 2]
+    assert resumed["epoch_times"][:2] == first["epoch_times"]
     assert resumed["stopped_by"] == "epoch cap"  # judged by the whole run, not this call's one epoch
     assert resumed["saved_model_file"] == first["saved_model_file"]  # best model stays apart
     assert torch.load(resumed["latest_checkpoint"], weights_only=True)["epoch"] == 2
