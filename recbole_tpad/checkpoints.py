@@ -118,9 +118,8 @@ def save_checkpoint(path, trainer, epoch):
         "rng": rng_state(),
         "dataset_checksum": dataset_checksum_of(trainer),
         # the run so far (epoch wall times, validation curve), so a resumed run reports all of it
-        "history": {"epoch_times": [float(t) for t in getattr(trainer, "epoch_times", [])],
-                    "valid_curve": [{k: float(v) for k, v in point.items()}
-                                    for point in getattr(trainer, "valid_curve", [])]},
+        "history": {"epoch_times": list(getattr(trainer, "epoch_times", [])),
+                    "valid_curve": [dict(point) for point in getattr(trainer, "valid_curve", [])]},
     }
     loader = getattr(trainer, "train_loader", None)
     if loader is not None:  # its shuffling generator: a resumed run sees the same batches

@@ -107,7 +107,7 @@ class RunRecording:
         # this process only)
         history = getattr(self, "resumed_history", None) or {}
         self.epoch_times = list(history.get("epoch_times", []))
-        self.valid_curve = [dict(point, epoch=int(point["epoch"])) for point in history.get("valid_curve", [])]
+        self.valid_curve = [dict(point) for point in history.get("valid_curve", [])]
         self.stopped_by = None
         self.latest_checkpoint = latest_checkpoint_path(self.saved_model_file) if saved else None
         budget = self.config["max_train_minutes"]

@@ -125,13 +125,12 @@ def cold_table(groups):
         if runs[0].get("new_item_scoring"):  # the model's own account (runs since issue 13)
             how = runs[0]["new_item_scoring"]
         elif is_tpad(runs[0]) and not is_id_only(runs[0]) and runs[0]["settings"].get("use_id_embedding", True):
-            how = {"zero": "features (zero ID vector, cold_item_ids: zero)",
-                   "content": "content head over its features (cold_item_ids: content)"}.get(
-                runs[0]["settings"].get("cold_item_ids"), "features + untrained ID vector")
-            if runs[0]["settings"].get("item_attributes"):
-                how += f" + {'/'.join(runs[0]['settings']['item_attributes'])} embeddings"
-            if runs[0]["settings"].get("train_negatives") == "seen":
-                how += "; not a training negative"
+            from recbole_tpad.model.tpad import describe_new_item_scoring
+
+            settings = runs[0]["settings"]  # the variant's settings: older runs, older defaults
+            how = describe_new_item_scoring(True, True, settings.get("cold_item_ids"),
+                                            settings.get("item_attributes") or (),
+                                            settings.get("train_negatives") == "seen")
         rows.append(f"| {model} | {cases['warm']} | {cases['cold']} | "
                     f"{cell([p['warm']['recall@20'] for p in parts])} | {cell([p['cold']['recall@20'] for p in parts])} | "
                     f"{cell([p['warm']['ndcg@10'] for p in parts])} | {cell([p['cold']['ndcg@10'] for p in parts])} | {how} |")

@@ -30,6 +30,27 @@ from recbole_tpad.model.layers import AttributeEmbedding, FeatureAdapter, Fusion
 COLD_ITEM_IDS = ("learned", "zero", "content")
 
 
+def describe_new_item_scoring(use_features, use_id_embedding, cold_item_ids, attribute_fields=(),
+                              seen_negatives=False, new_item_share=None):
+    """How a TPAD scores an item with no training interaction, in words (the reports' warm/cold
+    table; :meth:`TPAD.new_item_scoring`, and the report for runs that predate it)."""
+    if not use_features:
+        return "untrained ID vector: cannot rank cold items"
+    if not use_id_embedding:
+        text = "content features"
+    else:
+        text = {"zero": "features (zero ID vector, cold_item_ids: zero)",
+                "content": "content head over its features (cold_item_ids: content)"}.get(
+            cold_item_ids, "features + untrained ID vector")
+    if attribute_fields:
+        text += f" + {'/'.join(attribute_fields)} embeddings"
+    if seen_negatives:
+        text += "; not a training negative"
+    if new_item_share is not None:
+        text += f"; ranked with new_item_share {new_item_share:.3g}"
+    return text
+
+
 def resolve_new_item_share(config, dataset, cold_item_ids):
     """``new_item_share`` as a number: the prior that the next item is one with no training
     interaction; ``None``: no mixing (``~``, or ``cold_item_ids: learned``, where such
@@ -248,22 +269,11 @@ class TPAD(SequentialRecommender):
         return self.training_objective(self, interaction)
 
     def new_item_scoring(self):
-        """How this model scores an item with no training interaction, in words (the reports'
-        warm/cold table)."""
-        if not self.use_features:
-            return "untrained ID vector: cannot rank cold items"
-        text = {"zero": "features (zero ID vector, cold_item_ids: zero)",
-                "content": "content head over its features (cold_item_ids: content)",
-                "learned": "features + untrained ID vector"}[self.cold_item_ids]
-        if not self.use_id_embedding:
-            text = "content features"
-        if self.attributes is not None:
-            text += f" + {'/'.join(self.attribute_fields)} embeddings"
-        if self.training_objective.unseen is not None:
-            text += "; not a training negative"
-        if self.new_item_share is not None:
-            text += f"; ranked with new_item_share {self.new_item_share:.3g}"
-        return text
+        """How this model scores an item with no training interaction, in words."""
+        return describe_new_item_scoring(
+            self.use_features, self.use_id_embedding, self.cold_item_ids,
+            self.attribute_fields if self.attributes is not None else (),
+            self.training_objective.unseen is not None, self.new_item_share)
 
     def set_new_item_share(self, share):
         """Rank with prior ``share`` (0 < share < 1) for the items without training interactions;
@@ -292,8 +302,10 @@ class TPAD(SequentialRecommender):
         model's own; the parts are put on one scale. Training scores are left alone. Under
         ``new_item_share: valid``, p grows with the items added after training
         (:meth:`current_new_item_share`)."""
+        if not self.mixes_new_items():
+            return scores
         new = (~self.id_trained[1:]).nonzero().squeeze(1) + 1  # the padding id 0 is neither
-        if not self.mixes_new_items() or not len(new) or not self.id_trained.any():
+        if not len(new) or not self.id_trained.any():
             return scores
         share = self.current_new_item_share(len(new))
         # log-sum-exp of the trained part from the whole and the (small) new part: no copy of
