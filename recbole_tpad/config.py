@@ -119,6 +119,10 @@ def check_values(values, source="--key=value"):
         if key in _SHARES and value is not None and (
                 not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1):
             raise ConfigError(f"{source}: {key}={value!r}: give a share from 0 up to (not including) 1")
+        if key == "feature_whitening" and value not in (None, "all") and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{source}: feature_whitening={value!r}: give a whole number of "
+                              "dimensions (e.g. 64), all, or ~ (no whitening)")
         choices = _choices().get(key)
         if choices and value not in choices:
             raise ConfigError(f"{source}: {key}={value!r}: use one of {', '.join(map(str, choices))}")

@@ -27,7 +27,10 @@ def training_prefixes(train_data):
 
 def training_item_counts(train_dataset, config):
     """Training interactions per internal item id: each training row's target, plus the first
-    item of each sequence (the history of its one-item prefix, which is never a target)."""
+    item of each sequence (the history of its one-item prefix, which is never a target).
+    ``train_dataset``: every prefix (a dataset reduced to one row per sequence for
+    ``sequence_loss: all`` is counted through the prefixes it came from)."""
+    train_dataset = getattr(train_dataset, "source_dataset", train_dataset)
     item_field = config["ITEM_ID_FIELD"]
     list_field = item_field + config["LIST_SUFFIX"]
     inter = train_dataset.inter_feat

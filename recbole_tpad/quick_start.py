@@ -88,7 +88,8 @@ def one_row_per_sequence(config, train_data):
                      f"(of {len(dataset)} prefixes), loss at every position")
     loader = get_dataloader(config, "train")(config, kept, train_data._sampler,
                                              shuffle=config["shuffle"])
-    loader.source_dataset = dataset  # every prefix: what the warm/cold/tail slices count
+    # every prefix: what the warm/cold/tail slices and the model's item counts are taken from
+    loader.source_dataset = kept.source_dataset = dataset
     return loader
 
 

@@ -186,6 +186,70 @@ def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path
     assert torch.allclose(added, content[1:3], atol=1e-6)
 
 
+def test_whitened_features_are_fit_once_kept_in_the_checkpoint_and_applied_to_added_items(
+        tmp_path, monkeypatch):
+    """``feature_whitening: k``: the model reads a k-wide whitened table; the transform is part
+    of the model's state (a rebuilt model takes it from the checkpoint, not from its data); an
+    item added after training with an existing item's raw features gets that item's content
+    vector, so added items are whitened as the catalogue was."""
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, feature_whitening=8,
+                  cold_item_ids="content", id_dropout=0.3)
+    _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=common)
+    model = trainer.model.eval()
+    raw = train._dataset.item_features
+    assert raw.size(1) == 16 and model.item_features.shape == (raw.size(0), 8)
+    assert torch.allclose(torch.cov(model.item_features[1:].t()), torch.eye(8), atol=1e-3)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert {"whitening.mean", "whitening.projection"} <= set(state)
+    _, _, again = build_experiment("TPAD", "shop-cold", config_dict=common)
+    again.model.whitening.projection.zero_()
+    again.model.load_state_dict(state)
+    assert torch.equal(again.model.whitening.projection, state["whitening.projection"])
+    with torch.no_grad():
+        before = model.content_head(model.adapter(model.item_features[[5]]))
+        model.add_items(raw[[5]].clone())
+        added = model.item_representations()[-1:]
+    assert torch.allclose(added, before, atol=1e-5)
+
+
+def test_frequency_gate_blends_by_training_count_counted_over_every_prefix(tmp_path, monkeypatch):
+    """``frequency_gate``: a warm item's vector is ``g * fused + (1 - g) * content`` with ``g``
+    rising with its training count (counted over every prefix, also when ``sequence_loss: all``
+    trains on one row per sequence); a cold item keeps its content vector; it needs the
+    content head."""
+    from recbole_tpad.evaluation import training_item_counts
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, cold_item_ids="content",
+                  id_dropout=0.3, frequency_gate=True)
+    with pytest.raises(ValueError, match="frequency_gate .* set cold_item_ids=content"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, cold_item_ids="zero"))
+    counts = {}
+    for loss in ("last", "all"):
+        config, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+            common, sequence_loss=loss))
+        counts[loss] = trainer.model.log_item_counts.expm1().round().long()
+    full = training_item_counts(train.source_dataset, config)
+    assert torch.equal(counts["last"], full) and torch.equal(counts["all"], full)
+    assert full.sum() == len(train.source_dataset) + int(train.source_dataset.inter_feat[
+        config["ITEM_LIST_LENGTH_FIELD"]].eq(1).sum())
+    model = trainer.model.eval()
+    gate = model.item_frequency_gate()
+    order = full[1:].argsort()
+    assert (gate[1:][order].diff() >= 0).all() and gate[1:].min() < gate[1:].max()
+    with torch.no_grad():
+        items = model.item_representations()
+        features = model.adapter(model.item_features)
+        content = model.content_head(features)
+        fused = model.fusion(model.item_embedding.weight, features)
+    warm, cold = model.id_trained, ~model.id_trained
+    blend = gate.unsqueeze(1) * fused + (1 - gate.unsqueeze(1)) * content
+    assert torch.allclose(items[warm], blend[warm], atol=1e-6)
+    assert torch.allclose(items[cold], content[cold])
+
+
 def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot(tmp_path, monkeypatch):
     """Item features that are noise, but a brand attribute shared by the items of a category
     (whose successor category is what users buy next): with ``item_attributes`` the default

@@ -83,6 +83,18 @@ def test_variants_name_a_model_and_its_settings():
     assert "epochs" not in pretrain_only
 
 
+@pytest.mark.parametrize("argument,says", [
+    ("exclude_history=True", "cannot read argument 'exclude_history=True': write config values as --key=value"),
+    ("--seeds=a", "--seeds='a': give whole numbers separated by commas"),
+])
+def test_bad_arguments_get_one_line_and_no_run(argument, says, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--dataset=demo", "--models=TPAD-ID", f"--out={tmp_path}", argument])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and says in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_variant_runs_under_its_label(run_config, tmp_path, capsys):
     main(["--dataset=demo", "--models=TPAD-ID", f"--out={tmp_path}"] +
          [f"--{k}={v}" for k, v in run_config.items()])

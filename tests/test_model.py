@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, AttributeEmbedding, FeatureAdapter,
-                                       Fusion, GatedGNNSessionEncoder, GRUSessionEncoder,
-                                       table_dropout)
+                                       FeatureWhitening, Fusion, GatedGNNSessionEncoder,
+                                       GRUSessionEncoder, table_dropout)
 
 
 def srgnn_adjacency(session):
@@ -40,6 +40,48 @@ def test_attribute_embedding_is_the_mean_of_an_items_ids_and_zero_without_any():
     assert torch.allclose(out[3], (2 * table[2] + table[4]) / 3)
     out.sum().backward()
     assert torch.equal(layer.embeddings[0].weight.grad[0], torch.zeros(4))  # padding: no gradient
+
+
+def anisotropic_features(n_per_category=60, n_categories=5, dim=24, seed=0):
+    """Items whose category shows in many small directions, under a few dominant directions
+    along which items differ at random (as frozen language-model vectors share a few directions
+    that carry most of the variance and little meaning)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(n_categories, dim, generator=g)
+    category = torch.arange(n_categories).repeat_interleave(n_per_category)
+    dominant = torch.randn(4, dim, generator=g)
+    x = (centres[category] + 0.5 * torch.randn(len(category), dim, generator=g)
+         + 40 * torch.randn(len(category), 4, generator=g) @ dominant + 5.0)
+    return x, category
+
+
+def nearest_neighbour_agreement(x, category):
+    """Share of items whose cosine nearest neighbour (not itself) has their category."""
+    unit = torch.nn.functional.normalize(x, dim=-1)
+    similarity = (unit @ unit.t()).fill_diagonal_(-2)
+    return (category[similarity.argmax(1)] == category).float().mean().item()
+
+
+def test_feature_whitening_gives_unit_covariance_and_recovers_what_a_dominant_direction_hides():
+    x, category = anisotropic_features()
+    whitening = FeatureWhitening.fit(x, "all")
+    white = whitening(x)
+    assert torch.allclose(white.mean(0), torch.zeros(x.size(1)), atol=1e-4)
+    assert torch.allclose(torch.cov(white.t()), torch.eye(x.size(1)), atol=1e-3)
+    top = FeatureWhitening.fit(x, 6)(x)
+    assert top.shape == (len(x), 6) and torch.allclose(top, white[:, :6], atol=1e-4)
+    # the same table gives the same transform, whatever the order of its rows
+    again = FeatureWhitening.fit(x[torch.randperm(len(x))], "all")
+    assert torch.allclose(again.projection, whitening.projection, atol=1e-5)
+    raw, whitened = nearest_neighbour_agreement(x, category), nearest_neighbour_agreement(white, category)
+    assert raw < 0.5 and whitened > 0.8, (raw, whitened)
+
+
+def test_feature_whitening_refuses_a_size_it_cannot_give():
+    x = torch.randn(50, 8)
+    for dims in (0, 9, True, "64", 2.5):
+        with pytest.raises(ValueError, match="feature_whitening=.*from 1 to the feature size 8"):
+            FeatureWhitening.fit(x, dims)
 
 
 def test_tensor_graph_matches_srgnn_messages():

@@ -294,8 +294,15 @@ def main(argv=None):
     from recbole_tpad.benchmark.report import write_report
     from recbole_tpad.config import parse_cli_values
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [None]
-    results, failed = compare(args.models.split(","), args.dataset, parse_cli_values(extra),
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [None]
+    except ValueError:
+        parser.error(f"--seeds={args.seeds!r}: give whole numbers separated by commas, e.g. 2020,2021")
+    try:
+        settings = parse_cli_values(extra)
+    except ValueError as error:  # a bad --key=value: one line, not a traceback
+        parser.error(str(error))
+    results, failed = compare(args.models.split(","), args.dataset, settings,
                               args.out, args.tag, seeds=seeds, jobs=args.jobs, threads=args.threads)
     if results:
         command = "python -m recbole_tpad.benchmark.compare " + shlex.join(

@@ -15,6 +15,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch.nn import functional as F
 
+from recbole_tpad.model.layers import whitened_features
 from recbole_tpad.model.tpad import dataset_item_features
 
 SESSION_VECTORS = ("last", "recency")
@@ -31,7 +32,9 @@ class ContentKNN(SequentialRecommender):
         if self.session_vector not in SESSION_VECTORS:
             raise ValueError(f"content_session={self.session_vector!r}: use one of {SESSION_VECTORS}")
         self.decay = float(config["recency_decay"])
-        self.register_buffer("item_features", dataset_item_features(dataset, type(self).__name__).clone())
+        table = whitened_features(self, dataset_item_features(dataset, type(self).__name__),
+                                  config["feature_whitening"])
+        self.register_buffer("item_features", table.clone())
 
     @property
     def item_vectors(self):
@@ -42,7 +45,10 @@ class ContentKNN(SequentialRecommender):
     def add_items(self, features, attributes=None):
         """Append items added after training (:mod:`recbole_tpad.new_items`); it reads no
         attributes."""
-        self.item_features = torch.cat([self.item_features, features.to(self.item_features)])
+        features = features.to(self.item_features)
+        if self.whitening is not None:
+            features = self.whitening(features)
+        self.item_features = torch.cat([self.item_features, features])
         self.n_items += len(features)
 
     def forward(self, item_seq, item_seq_len):

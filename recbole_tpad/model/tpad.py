@@ -9,7 +9,8 @@ opens a file or computes features, so it trains and
 evaluates with RecBole's own trainer exactly like the built-in baselines.
 
 Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding``,
-``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``, ``adapter``,
+``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``,
+``feature_whitening``, ``adapter``, ``frequency_gate``,
 ``fusion``, ``encoder`` and the encoders' own sizes.
 """
 
@@ -21,9 +22,10 @@ from recbole.utils import InputType
 from torch import nn
 from torch.nn import functional as F
 
-from recbole_tpad.evaluation import items_seen_in_training
+from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
-from recbole_tpad.model.layers import AttributeEmbedding, FeatureAdapter, Fusion, build_session_encoder
+from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
+                                       build_session_encoder, whitened_features)
 
 
 #: cold_item_ids: how an item with no training interaction is represented
@@ -131,7 +133,8 @@ class TPAD(SequentialRecommender):
                              "ID vector id_dropout drops in training: set id_dropout > 0 (0.3 is "
                              "a start), or use cold_item_ids=zero")
         if self.use_features:
-            table = dataset_item_features(dataset, type(self).__name__)
+            table = whitened_features(self, dataset_item_features(dataset, type(self).__name__),
+                                      config["feature_whitening"])
             # A buffer: frozen, moves with .to(device), and saved in checkpoints so a trained
             # model keeps the exact vectors it was trained on. A copy: loading a checkpoint
             # must not overwrite the dataset's own table.
@@ -155,6 +158,21 @@ class TPAD(SequentialRecommender):
             # amazon-sports-cold), so zeroing the ID alone leaves a cold item a vector half the
             # norm of a warm one, which never reaches a top 20
             self.content_head = nn.Linear(self.dim, self.dim)
+        self.frequency_gate = bool(config["frequency_gate"]) and fused
+        if self.frequency_gate:
+            if self.cold_item_ids != "content":
+                raise ValueError("frequency_gate blends an item's fused vector with its content "
+                                 "head's: set cold_item_ids=content (and id_dropout > 0)")
+            # g = sigmoid(w log(1 + count) + b): an item with few training interactions leans
+            # on its content, whose similarity ranks rare items twice as well as any trained ID
+            # model does on amazon-sports (ContentKNN's tail slice); starts at g = 0.5 for an
+            # item seen 4 times (amazon-sports' tail bound), g = 0.95 at 40 (its head bound)
+            self.gate_weight = nn.Parameter(torch.tensor(1.36))
+            self.gate_bias = nn.Parameter(torch.tensor(-1.36 * math.log(5)))
+            # not saved in checkpoints: a fact about the training data, recomputed from it
+            self.register_buffer("log_item_counts",
+                                 torch.log1p(training_item_counts(dataset, config).float()),
+                                 persistent=False)
         # not saved in checkpoints: a fact about the training data, recomputed from it
         self.register_buffer("id_trained", items_seen_in_training(dataset, config), persistent=False)
         # new_item_share: ranking as a mixture of a softmax over the trained items and one over
@@ -202,9 +220,18 @@ class TPAD(SequentialRecommender):
                 keep = self.id_kept()
                 items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
                 if self.cold_item_ids == "content":
-                    items = torch.where(keep.unsqueeze(1), items, self.content_head(features))
+                    content = self.content_head(features)
+                    if self.frequency_gate:
+                        gate = self.item_frequency_gate().unsqueeze(1)
+                        items = gate * items + (1 - gate) * content
+                    items = torch.where(keep.unsqueeze(1), items, content)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         return F.dropout(items, self.item_dropout, self.training) if self.item_dropout else items
+
+    def item_frequency_gate(self):
+        """``[n_items]``: each item's weight on its fused vector (the rest on its content head's),
+        from its number of training interactions (``frequency_gate``)."""
+        return torch.sigmoid(self.gate_weight * self.log_item_counts + self.gate_bias)
 
     def id_kept(self):
         """Which items' ID vectors count (``None``: all). Not an item with no training
@@ -244,8 +271,13 @@ class TPAD(SequentialRecommender):
                                  "ids (ItemAttributes.encode) with their features")
             self.attributes.append([attributes[field] for field in self.attribute_fields])
         features = features.to(self.item_features)
+        if self.whitening is not None:  # the transform fit on the training catalogue
+            features = self.whitening(features)
         self.item_features = torch.cat([self.item_features, features])
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
+        if self.frequency_gate:
+            self.log_item_counts = torch.cat([self.log_item_counts,
+                                              self.log_item_counts.new_zeros(len(features))])
         if self.use_id_embedding:
             weight = self.item_embedding.weight
             self.item_embedding = nn.Embedding.from_pretrained(
