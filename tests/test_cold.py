@@ -6,14 +6,15 @@ import os
 import random
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from dataset_tools.atomic import read_atomic, write_atomic
 from dataset_tools.cold import cold_split
 from dataset_tools.validate import validate_dataset
 from recbole_tpad.data.features import write_feature_file
 from recbole_tpad.data.locate import ensure_dataset
+from recbole_tpad.model.layers import FeatureWhitening
 
 N_CATEGORIES, PER_CATEGORY = 12, 15
 
@@ -248,6 +249,80 @@ def test_frequency_gate_blends_by_training_count_counted_over_every_prefix(tmp_p
     blend = gate.unsqueeze(1) * fused + (1 - gate.unsqueeze(1)) * content
     assert torch.allclose(items[warm], blend[warm], atol=1e-6)
     assert torch.allclose(items[cold], content[cold])
+
+
+def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tmp_path, monkeypatch):
+    """``content_prior: w``: ranking scores gain ``w * cos`` of whitened content to the session's
+    last item (0 for the session's own items), in full ranking and pointwise alike; training is
+    untouched; an item added later gets its content vector; an ID-only SASRecPub with it ranks
+    by content where its IDs know nothing (a hybrid baseline)."""
+    from recbole_tpad.config import ConfigError
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, new_item_share=None)
+    with pytest.raises(ConfigError, match="content_prior=-1"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, content_prior=-1))
+    _, (train, _, test), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+        common, content_prior=3.0))
+    model = trainer.model.eval()
+    inter = next(iter(test))[0]
+    seq, lengths = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        with_prior = model.full_sort_predict(inter)
+        model.set_content_prior(None)
+        plain = model.full_sort_predict(inter)
+        model.set_content_prior(3.0)
+        pointwise = model.predict(inter)
+    raw = train._dataset.item_features
+    white = torch.nn.functional.normalize(FeatureWhitening.fit(raw[1:], "all")(raw), dim=-1)
+    cosine = white[seq.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)] @ white.t()
+    expected = 3.0 * cosine.scatter(1, seq, 0.0)
+    assert torch.allclose(with_prior[:, 1:] - plain[:, 1:], expected[:, 1:], atol=1e-4)
+    assert torch.allclose(pointwise, with_prior.gather(1, inter[model.ITEM_ID].unsqueeze(1)).squeeze(1), atol=1e-4)
+    model.train()
+    batch = next(iter(train))
+    torch.manual_seed(0)
+    loss = model.calculate_loss(batch)
+    model.set_content_prior(None)
+    torch.manual_seed(0)
+    assert torch.equal(loss, model.calculate_loss(batch))
+    model.set_content_prior(3.0)
+    model.eval()
+    model.add_items(raw[[7]].clone())
+    assert torch.allclose(model.content_vectors[-1], model.content_vectors[7], atol=1e-5)
+    _, _, hybrid = build_experiment("SASRecPub", "shop-cold", config_dict=dict(
+        common, content_prior=1e4, loss_type="CE", sequence_loss="last"))
+    sasrec = hybrid.model.eval()
+    with torch.no_grad():
+        top = sasrec.full_sort_predict(inter)[:, 1:].argmax(1) + 1
+    assert torch.equal(top, (cosine.scatter(1, seq, -2.0))[:, 1:].argmax(1) + 1)
+
+
+def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_baseline(
+        tmp_path, monkeypatch):
+    """The benchmark evaluates a checkpoint over the weights on validation, chooses the best
+    validation NDCG@10, reads the test split at 0 and at the choice (0 equals the model's own
+    test result), and takes an ID-only SASRecPub checkpoint too (MiniLM-named table)."""
+    from recbole_tpad.benchmark import content_prior
+    from recbole_tpad.quick_start import run
+
+    settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)
+    out = tmp_path / "results"
+    for model, extra in (("TPAD", {}), ("SASRecPub", {"loss_type": "CE", "sequence_loss": "last"})):
+        result = run(model, "shop-cold", config_dict=dict(settings, **extra))
+        assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
+                                   f"--out={out}", f"--tag=-{model}"]) == 0
+        data = json.loads((out / f"content-prior-shop-cold-{model}.json").read_text())
+        assert [r["weight"] for r in data["valid"]] == [0.0, 1.0, 4.0]
+        best = max(r["valid"]["all"]["ndcg@10"] for r in data["valid"])
+        chosen = next(r for r in data["valid"] if r["weight"] == data["chosen_weight"])
+        assert chosen["valid"]["all"]["ndcg@10"] == best
+        assert set(data["test"]) == {"0.0", str(data["chosen_weight"])}
+        own = result["test_result_by_target"]["all"]["ndcg@10"]
+        assert abs(data["test"]["0.0"]["all"]["ndcg@10"] - own) < 1e-3, (data["test"], own)
+        assert (out / f"content-prior-shop-cold-{model}.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=-1"])
 
 
 def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot(tmp_path, monkeypatch):

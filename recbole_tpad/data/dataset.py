@@ -27,8 +27,9 @@ BUILDABLE_SOURCE = "text-minilm"
 
 def reads_features(config):
     """True when the run's model reads an item-feature table (TPAD unless ``use_features`` is
-    off, ContentKNN always)."""
-    return config["use_features"] is not False and config["feature_source"] is not None
+    off, ContentKNN always; any TPAD, SASRecPub too, with a ``content_prior``)."""
+    return (config["use_features"] is not False or bool(config["content_prior"])) \
+        and config["feature_source"] is not None
 
 
 def ensure_default_features(config):

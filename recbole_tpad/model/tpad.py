@@ -24,8 +24,8 @@ from torch.nn import functional as F
 
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
-from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
-                                       build_session_encoder, whitened_features)
+from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, FeatureWhitening,
+                                       Fusion, build_session_encoder, whitened_features)
 
 
 #: cold_item_ids: how an item with no training interaction is represented
@@ -184,6 +184,8 @@ class TPAD(SequentialRecommender):
         # share, not the whole new-item part
         self.new_item_share_per_item = config["new_item_share"] == "valid"
         self.new_items_calibrated = int((~self.id_trained[1:]).sum())
+        self.content_prior = None
+        self.set_content_prior(config["content_prior"], dataset)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -270,10 +272,12 @@ class TPAD(SequentialRecommender):
                 raise ValueError("this TPAD reads item_attributes: pass the new items' attribute "
                                  "ids (ItemAttributes.encode) with their features")
             self.attributes.append([attributes[field] for field in self.attribute_fields])
-        features = features.to(self.item_features)
+        features = raw = features.to(self.item_features)
         if self.whitening is not None:  # the transform fit on the training catalogue
             features = self.whitening(features)
         self.item_features = torch.cat([self.item_features, features])
+        if hasattr(self, "content_vectors"):  # their raw features, whitened as the catalogue's
+            self.content_vectors = torch.cat([self.content_vectors, self._prior_vectors(raw)])
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
         if self.frequency_gate:
             self.log_item_counts = torch.cat([self.log_item_counts,
@@ -317,6 +321,45 @@ class TPAD(SequentialRecommender):
             raise ValueError(f"new_item_share={share!r}: give a number between 0 and 1 (exclusive)")
         self.new_item_share, self.new_item_share_per_item = share, False
 
+    def set_content_prior(self, weight, dataset=None):
+        """Rank with ``score + weight * cos(last item, item)`` over whitened content vectors
+        (``content_prior``); ``None`` or 0: the model's own scores. ``dataset``: where the content
+        table comes from the first time (the dataset's raw feature table; an ID-only model such
+        as SASRecPub gets one too, which makes it a hybrid baseline)."""
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                                   or weight < 0):
+            raise ValueError(f"content_prior={weight!r}: give a weight of at least 0 (e.g. 4), or ~")
+        if weight and not hasattr(self, "content_vectors"):
+            if dataset is None:
+                raise ValueError("content_prior: this model was built without a content table "
+                                 "(content_prior ~): rebuild it with content_prior set")
+            table = dataset_item_features(dataset, type(self).__name__)
+            # whitened (every direction) and unit length: the similarity ContentKNN ranks by. Not
+            # saved in checkpoints: recomputed from the dataset's table, so a checkpoint made
+            # without the prior loads with it and the other way round
+            whitening = FeatureWhitening.fit(table[1:], "all")
+            self.register_buffer("prior_mean", whitening.mean, persistent=False)
+            self.register_buffer("prior_projection", whitening.projection, persistent=False)
+            vectors = self._prior_vectors(table)
+            vectors[0] = 0
+            self.register_buffer("content_vectors", vectors, persistent=False)
+        self.content_prior = float(weight) if weight else None
+
+    def _prior_vectors(self, features):
+        return F.normalize((features.to(self.prior_mean) - self.prior_mean) @ self.prior_projection, dim=-1)
+
+    def content_prior_scores(self, interaction, items=None):
+        """``[B, n_items]`` (or ``[B]`` for ``items [B]``): ``content_prior`` times the cosine
+        similarity of each candidate's content to the session's last item, 0 for the session's
+        own items (a repeat is the model's call, not its content's)."""
+        item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        last = self.content_vectors[item_seq.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)]
+        if items is not None:
+            prior = (last * self.content_vectors[items]).sum(-1)
+            return self.content_prior * prior.masked_fill((item_seq == items.unsqueeze(1)).any(1), 0)
+        prior = last @ self.content_vectors.t()
+        return self.content_prior * prior.scatter(1, item_seq, 0.0)
+
     def current_new_item_share(self, n_new):
         """The prior of the new-item part with ``n_new`` new items in the catalogue."""
         if not self.new_item_share_per_item:
@@ -355,9 +398,15 @@ class TPAD(SequentialRecommender):
             return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
-        return (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
+        scores = (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
+        if self.content_prior and not self.training:
+            scores = scores + self.content_prior_scores(interaction, interaction[self.ITEM_ID])
+        return scores
 
     def full_sort_predict(self, interaction):
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
-        return self.mix_new_items(seq_output @ items.t())
+        scores = seq_output @ items.t()
+        if self.content_prior and not self.training:  # before the mixture: it keeps p exactly
+            scores = scores + self.content_prior_scores(interaction)
+        return self.mix_new_items(scores)
