@@ -18,8 +18,8 @@ from pathlib import Path
 
 from recbole_tpad.benchmark import write_results
 
-DEFAULT_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0)
-SLICES = ("all", "tail", "head", "cold")
+DEFAULT_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+SLICES = ("all", "warm", "cold", "tail", "head")
 
 
 def slice_metrics(trainer, train_data, loader):
@@ -110,12 +110,14 @@ def main(argv=None):
     plot(rows, chosen, out / f"{stem}.png", f"{dataset}: {config['model']} + content prior")
     command = "python -m recbole_tpad.benchmark.content_prior " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    header = ("| content_prior | all NDCG@10 | all Recall@20 | tail NDCG@10 | head NDCG@10 "
-              "| cold Recall@20 |\n|---|---|---|---|---|---|")
+    header = ("| content_prior | all NDCG@10 | all Recall@20 | warm Recall@20 | cold Recall@20 "
+              "| cold / warm | tail NDCG@10 | head NDCG@10 |\n|---|---|---|---|---|---|---|---|")
 
     def line(label, m):
-        return (f"| {label} | {m['all']['ndcg@10']:.4f} | {m['all']['recall@20']:.4f} "
-                f"| {m['tail']['ndcg@10']:.4f} | {m['head']['ndcg@10']:.4f} | {m['cold']['recall@20']:.4f} |")
+        warm, cold = m["warm"]["recall@20"], m["cold"]["recall@20"]
+        ratio = f"{cold / warm:.2f}" if warm and cold == cold else "-"
+        return (f"| {label} | {m['all']['ndcg@10']:.4f} | {m['all']['recall@20']:.4f} | {warm:.4f} "
+                f"| {cold:.4f} | {ratio} | {m['tail']['ndcg@10']:.4f} | {m['head']['ndcg@10']:.4f} |")
 
     lines = [f"# Content prior on {dataset}: {config['model']}", "", f"Command: `{command}`",
              f"Machine: {machine_description(trainer.device)}, torch {torch.__version__}, "
@@ -124,14 +126,16 @@ def main(argv=None):
              f"cold {cases['cold']}):", "", header]
     lines += [line(f"{r['weight']:g}" + (" (chosen)" if r["weight"] == chosen else ""), r["valid"])
               for r in rows]
-    lines += ["", f"Chosen on validation: {chosen:g} (best all NDCG@10). Test split "
+    edge = (" It is the largest weight of the grid, so a larger one may be better still: "
+            "extend --weights." if chosen == max(weights) and chosen > 0 else "")
+    lines += ["", f"Chosen on validation: {chosen:g} (best all NDCG@10).{edge} Test split "
               f"({test_cases['all']} cases), at 0 (the model's own scores) and at the choice:", "",
               header]
     lines += [line(f"{w:g}", m) for w, m in sorted(results.items())]
     lines += ["", f"![validation NDCG@10 by weight]({stem}.png)"]
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "checkpoint": args.checkpoint, "dataset": dataset,
-        "model": config["model"], "chosen_weight": chosen, "valid": rows,
+        "model": config["model"], "chosen_weight": chosen, "at_grid_edge": bool(edge), "valid": rows,
         "test": {str(w): m for w, m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
     print(report.read_text())
