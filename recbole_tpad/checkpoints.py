@@ -159,6 +159,20 @@ def load_checkpoint(path, map_location="cpu"):
     return state
 
 
+def record_setting(path, key, value):
+    """Write a setting chosen after training (``content_prior: valid``'s weight) into a
+    checkpoint's run settings, atomically, so the model rebuilt from it ranks as evaluated."""
+    path = Path(path)
+    state = load_checkpoint(path)
+    state["external_config"][key] = value
+    state["config"][key] = value
+    state["config"] = json.dumps(state["config"])
+    state["external_config"] = json.dumps(state["external_config"])
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def differing_settings(saved, config):
     """``{key: (checkpoint's value, this run's value)}`` for settings a resume may not change."""
     now = plain_settings(config)

@@ -123,10 +123,10 @@ def check_values(values, source="--key=value"):
                 not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(f"{source}: feature_whitening={value!r}: give a whole number of "
                               "dimensions (e.g. 64), all, or ~ (no whitening)")
-        if key == "content_prior" and value is not None and (
+        if key == "content_prior" and value not in (None, "valid") and (
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ConfigError(f"{source}: content_prior={value!r}: give a weight of at least 0 "
-                              "(e.g. 4), or ~ (off)")
+            raise ConfigError(f"{source}: content_prior={value!r}: give valid (chosen on the "
+                              "validation split), a weight of at least 0 (e.g. 4), or ~ (off)")
         choices = _choices().get(key)
         if choices and value not in choices:
             raise ConfigError(f"{source}: {key}={value!r}: use one of {', '.join(map(str, choices))}")

@@ -168,6 +168,34 @@ def machine_description(device):
     return text
 
 
+def choose_content_prior(trainer, valid_data, saved):
+    """``content_prior: valid``: the weight of :data:`CONTENT_PRIOR_WEIGHTS` (0 included) with
+    the best validation score of the trained (best) model, set on it and written into its
+    checkpoint; ``{"chosen", "metric", "valid"}``, or ``None`` when the model has no choice to
+    make. Validation only: the test split is read afterwards, once."""
+    from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS
+
+    model = trainer.model
+    if not getattr(model, "content_prior_to_choose", False):
+        return None
+    metric = trainer.config["valid_metric"].lower()
+    scores = {}
+    for k, weight in enumerate(CONTENT_PRIOR_WEIGHTS):
+        model.set_content_prior(weight)
+        result = trainer.evaluate(valid_data, load_best_model=saved and k == 0, show_progress=False)
+        scores[weight] = float(result[metric])
+    chosen = max(scores, key=lambda w: (scores[w], -w))
+    model.set_content_prior(chosen)
+    model.content_prior_to_choose = False
+    getLogger().info(f"content_prior: {chosen:g} (validation {metric} "
+                     + ", ".join(f"{w:g}: {v:.4f}" for w, v in scores.items()) + ")")
+    if saved:
+        from recbole_tpad.checkpoints import record_setting
+
+        record_setting(trainer.saved_model_file, "content_prior", chosen)
+    return {"chosen": chosen, "metric": metric, "valid": scores}
+
+
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
         callback_fn=None, resume_file=None):
     """Train ``model`` on ``dataset`` and evaluate it on the test split.
@@ -197,6 +225,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"],
         callback_fn=callback_fn)
+    content_prior = choose_content_prior(trainer, valid_data, saved)
     tic = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
@@ -214,6 +243,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
         "test_result_by_target": by_target,
+        "content_prior": content_prior,
         "new_item_scoring": (trainer.model.new_item_scoring()
                              if hasattr(trainer.model, "new_item_scoring") else None),
         "epochs_run": len(epoch_times),

@@ -298,6 +298,25 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     assert torch.equal(top, (cosine.scatter(1, seq, -2.0))[:, 1:].argmax(1) + 1)
 
 
+def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(tmp_path, monkeypatch):
+    """TPAD's default ``content_prior: valid``: after training, the weight with the best
+    validation NDCG@10 (0 included) is set, reported and written into the best checkpoint, so
+    the rebuilt model ranks with it; an ID-only TPAD has no prior to choose and no table."""
+    from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS
+    from recbole_tpad.quick_start import load_experiment, run
+
+    settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)
+    result = run("TPAD", "shop-cold", config_dict=settings)
+    prior = result["content_prior"]
+    assert list(prior["valid"]) == list(CONTENT_PRIOR_WEIGHTS) and prior["metric"] == "ndcg@10"
+    assert prior["valid"][prior["chosen"]] == max(prior["valid"].values())
+    _, _, trainer = load_experiment(result["saved_model_file"])
+    assert trainer.model.content_prior == (prior["chosen"] or None)
+    assert not trainer.model.content_prior_to_choose
+    ids_only = run("TPAD", "shop-cold", config_dict=dict(settings, use_features=False, epochs=1))
+    assert ids_only["content_prior"] is None
+
+
 def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_baseline(
         tmp_path, monkeypatch):
     """The benchmark evaluates a checkpoint over the weights on validation, chooses the best

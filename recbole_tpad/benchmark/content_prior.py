@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import write_results
+from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
 
-DEFAULT_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 SLICES = ("all", "warm", "cold", "tail", "head")
 
 

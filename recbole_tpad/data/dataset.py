@@ -27,8 +27,9 @@ BUILDABLE_SOURCE = "text-minilm"
 
 def reads_features(config):
     """True when the run's model reads an item-feature table (TPAD unless ``use_features`` is
-    off, ContentKNN always; any TPAD, SASRecPub too, with a ``content_prior``)."""
-    return (config["use_features"] is not False or bool(config["content_prior"])) \
+    off, ContentKNN always; an ID-only TPAD or SASRecPub with a ``content_prior`` weight)."""
+    explicit_prior = bool(config["content_prior"]) and config["content_prior"] != "valid"
+    return (config["use_features"] is not False or explicit_prior) \
         and config["feature_source"] is not None
 
 

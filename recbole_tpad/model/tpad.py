@@ -28,6 +28,8 @@ from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Featu
                                        Fusion, build_session_encoder, whitened_features)
 
 
+#: content_prior: valid: the weights tried on the validation split after training
+CONTENT_PRIOR_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
 
@@ -185,7 +187,15 @@ class TPAD(SequentialRecommender):
         self.new_item_share_per_item = config["new_item_share"] == "valid"
         self.new_items_calibrated = int((~self.id_trained[1:]).sum())
         self.content_prior = None
-        self.set_content_prior(config["content_prior"], dataset)
+        prior = config["content_prior"]
+        # valid: the weight is chosen on the validation split after training (choose_content_prior);
+        # it is the default of models that read features; an ID-only model gets a prior only
+        # from an explicit weight (the hybrid baseline), since it names no feature table of its own
+        self.content_prior_to_choose = prior == "valid" and self.use_features
+        if self.content_prior_to_choose:
+            self.set_content_prior(0.0, dataset, build=True)
+        elif prior != "valid":
+            self.set_content_prior(prior, dataset)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -321,7 +331,7 @@ class TPAD(SequentialRecommender):
             raise ValueError(f"new_item_share={share!r}: give a number between 0 and 1 (exclusive)")
         self.new_item_share, self.new_item_share_per_item = share, False
 
-    def set_content_prior(self, weight, dataset=None):
+    def set_content_prior(self, weight, dataset=None, build=False):
         """Rank with ``score + weight * cos(last item, item)`` over whitened content vectors
         (``content_prior``); ``None`` or 0: the model's own scores. ``dataset``: where the content
         table comes from the first time (the dataset's raw feature table; an ID-only model such
@@ -329,7 +339,7 @@ class TPAD(SequentialRecommender):
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
                                    or weight < 0):
             raise ValueError(f"content_prior={weight!r}: give a weight of at least 0 (e.g. 4), or ~")
-        if weight and not hasattr(self, "content_vectors"):
+        if (weight or build) and not hasattr(self, "content_vectors"):
             if dataset is None:
                 raise ValueError("content_prior: this model was built without a content table "
                                  "(content_prior ~): rebuild it with content_prior set")
