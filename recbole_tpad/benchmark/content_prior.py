@@ -16,36 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from recbole_tpad.benchmark import write_results
+from recbole_tpad.benchmark import grid_chart, slice_metrics, write_results
 from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
 
 SLICES = ("all", "warm", "cold", "tail", "head")
 
 
-def slice_metrics(trainer, train_data, loader):
-    """``{slice: {"recall@20": .., "ndcg@10": ..}}`` of the current model on ``loader``."""
-    result = trainer.evaluate_by_target(train_data, loader)
-    return {s: {k: result[s][k] for k in ("recall@20", "ndcg@10")} for s in SLICES}, result["cases"]
-
-
 def plot(rows, chosen, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    weights = [r["weight"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for name, style in (("all", "-o"), ("tail", "-s"), ("head", "-^")):
-        ax.plot(weights, [r["valid"][name]["ndcg@10"] for r in rows], style, label=f"{name} cases")
-    ax.axvline(chosen, color="black", lw=0.8, ls="-.", label=f"chosen on validation ({chosen:g})")
-    ax.set_xlabel("content_prior (weight of the last item's content similarity)")
-    ax.set_ylabel("validation NDCG@10")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    grid_chart(path, [r["weight"] for r in rows],
+               [(f"{name} cases", [r["valid"][name]["ndcg@10"] for r in rows], style)
+                for name, style in (("all", "-o"), ("tail", "-s"), ("head", "-^"))],
+               [(chosen, f"chosen on validation ({chosen:g})", "-.")],
+               "content_prior (weight of the last item's content similarity)", "validation NDCG@10", title)
 
 
 def parse_weights(text):
@@ -93,7 +75,7 @@ def main(argv=None):
     rows = []
     for weight in weights:
         model.set_content_prior(weight)
-        metrics, cases = slice_metrics(trainer, train, valid)
+        metrics, cases = slice_metrics(trainer, train, valid, SLICES)
         rows.append({"weight": weight, "valid": metrics})
         print(f"content_prior {weight:g}: " + ", ".join(
             f"{s} NDCG@10 {metrics[s]['ndcg@10']:.4f}" for s in SLICES), flush=True)
@@ -101,7 +83,7 @@ def main(argv=None):
     results = {}
     for weight in sorted({0.0, chosen}):  # the model's own scores, and the choice: nothing is chosen here
         model.set_content_prior(weight)
-        results[weight], test_cases = slice_metrics(trainer, train, test)
+        results[weight], test_cases = slice_metrics(trainer, train, test, SLICES)
 
     dataset = config["dataset"]
     stem = f"content-prior-{dataset}{args.tag}"

@@ -18,16 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from recbole_tpad.benchmark import write_results
+from recbole_tpad.benchmark import grid_chart, slice_metrics, write_results
 
 DEFAULT_SHARES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5)
 SLICES = ("all", "warm", "cold")
-
-
-def slice_metrics(trainer, train_data, loader):
-    """``{slice: {"recall@20": .., "ndcg@10": ..}}`` of the current model on ``loader``."""
-    result = trainer.evaluate_by_target(train_data, loader)
-    return {s: {k: result[s][k] for k in ("recall@20", "ndcg@10")} for s in SLICES}, result["cases"]
 
 
 def choose_share(rows, model_share, cold_ratio):
@@ -44,26 +38,14 @@ def choose_share(rows, model_share, cold_ratio):
 
 
 def plot(rows, model_share, chosen, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shares = [r["share"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for name, style in (("warm", "-o"), ("cold", "-s"), ("all", "--")):
-        ax.plot(shares, [r["valid"][name]["recall@20"] for r in rows], style, label=f"{name} cases")
-    ax.axvline(model_share, color="grey", lw=0.8, ls=":", label=f"calibrated prior ({model_share:.3f})")
+    marks = [(model_share, f"calibrated prior ({model_share:.3f})", ":")]
     if chosen != model_share:
-        ax.axvline(chosen, color="black", lw=0.8, ls="-.", label=f"chosen on validation ({chosen:g})")
-    ax.set_xscale("log")
-    ax.set_xlabel("new_item_share (prior that the next item is a new one)")
-    ax.set_ylabel("validation Recall@20")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        marks.append((chosen, f"chosen on validation ({chosen:g})", "-."))
+    grid_chart(path, [r["share"] for r in rows],
+               [(f"{name} cases", [r["valid"][name]["recall@20"] for r in rows], style)
+                for name, style in (("warm", "-o"), ("cold", "-s"), ("all", "--"))],
+               marks, "new_item_share (prior that the next item is a new one)",
+               "validation Recall@20", title, log_x=True)
 
 
 def main(argv=None):
@@ -99,15 +81,15 @@ def main(argv=None):
     rows = []
     for share in sorted(set(shares) | {model_share}):
         model.set_new_item_share(share)
-        metrics, cases = slice_metrics(trainer, train, valid)
+        metrics, cases = slice_metrics(trainer, train, valid, SLICES)
         rows.append({"share": share, "valid": metrics})
         print(f"share {share:.4f}: " + ", ".join(
             f"{s} R@20 {metrics[s]['recall@20']:.4f}" for s in SLICES), flush=True)
     model.set_new_item_share(None)  # the model's raw scores, no mixing: what the mixture adds
-    plain, _ = slice_metrics(trainer, train, valid)
+    plain, _ = slice_metrics(trainer, train, valid, SLICES)
     chosen, reason = choose_share(rows, model_share, args.cold_ratio)
     model.set_new_item_share(chosen)
-    test_metrics, test_cases = slice_metrics(trainer, train, test)  # the test split, read once
+    test_metrics, test_cases = slice_metrics(trainer, train, test, SLICES)  # the test split, read once
 
     dataset = config["dataset"]
     stem = f"new-item-share-{dataset}{args.tag}"
