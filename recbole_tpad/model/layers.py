@@ -37,21 +37,22 @@ class FeatureWhitening(nn.Module):
     The mean and projection are buffers: a checkpoint keeps them, and items added after training
     are whitened with the same transform (:meth:`TPAD.add_items`)."""
 
-    def __init__(self, in_dim, dims):
+    def __init__(self, in_dim, dims, persistent=True):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(in_dim))
-        self.register_buffer("projection", torch.zeros(in_dim, dims))
+        self.register_buffer("mean", torch.zeros(in_dim), persistent=persistent)
+        self.register_buffer("projection", torch.zeros(in_dim, dims), persistent=persistent)
 
     @classmethod
-    def fit(cls, table, dims, eps=1e-6):
-        """``dims``: how many principal directions to keep (``"all"``: every one)."""
+    def fit(cls, table, dims, eps=1e-6, persistent=True):
+        """``dims``: how many principal directions to keep (``"all"``: every one);
+        ``persistent=False``: a transform recomputed from the data, not saved in checkpoints."""
         in_dim = table.size(1)
         if dims == "all":
             dims = in_dim
         if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= in_dim:
             raise ValueError(f"feature_whitening={dims!r}: give a whole number of dimensions "
                              f"from 1 to the feature size {in_dim}, all, or ~ (no whitening)")
-        whitening = cls(in_dim, dims)
+        whitening = cls(in_dim, dims, persistent)
         x = table.double()
         mean = x.mean(0)
         covariance = torch.cov((x - mean).t())

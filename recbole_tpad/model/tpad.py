@@ -347,16 +347,14 @@ class TPAD(SequentialRecommender):
             # whitened (every direction) and unit length: the similarity ContentKNN ranks by. Not
             # saved in checkpoints: recomputed from the dataset's table, so a checkpoint made
             # without the prior loads with it and the other way round
-            whitening = FeatureWhitening.fit(table[1:], "all")
-            self.register_buffer("prior_mean", whitening.mean, persistent=False)
-            self.register_buffer("prior_projection", whitening.projection, persistent=False)
+            self.prior_whitening = FeatureWhitening.fit(table[1:], "all", persistent=False)
             vectors = self._prior_vectors(table)
             vectors[0] = 0
             self.register_buffer("content_vectors", vectors, persistent=False)
         self.content_prior = float(weight) if weight else None
 
     def _prior_vectors(self, features):
-        return F.normalize((features.to(self.prior_mean) - self.prior_mean) @ self.prior_projection, dim=-1)
+        return F.normalize(self.prior_whitening(features.to(self.prior_whitening.mean)), dim=-1)
 
     def content_prior_scores(self, interaction, items=None):
         """``[B, n_items]`` (or ``[B]`` for ``items [B]``): ``content_prior`` times the cosine
