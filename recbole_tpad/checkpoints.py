@@ -159,13 +159,13 @@ def load_checkpoint(path, map_location="cpu"):
     return state
 
 
-def record_setting(path, key, value):
-    """Write a setting chosen after training (``content_prior: valid``'s weight) into a
+def record_settings(path, settings):
+    """Write settings chosen after training (``content_prior: valid``'s weight and rarity) into a
     checkpoint's run settings, atomically, so the model rebuilt from it ranks as evaluated."""
     path = Path(path)
     state = load_checkpoint(path)
-    state["external_config"][key] = value
-    state["config"][key] = value
+    state["external_config"].update(settings)
+    state["config"].update(settings)
     state["config"] = json.dumps(state["config"])
     state["external_config"] = json.dumps(state["external_config"])
     tmp = path.with_name(path.name + ".part")

@@ -127,6 +127,11 @@ def check_values(values, source="--key=value"):
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"{source}: content_prior={value!r}: give valid (chosen on the "
                               "validation split), a weight of at least 0 (e.g. 4), or ~ (off)")
+        if key == "content_prior_rarity" and value not in (None, "valid") and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"{source}: content_prior_rarity={value!r}: give valid (chosen on "
+                              "the validation split with the weight), an exponent of at least 0 "
+                              "(e.g. 0.25; 0: the same weight for every item), or ~")
         choices = _choices().get(key)
         if choices and value not in choices:
             raise ConfigError(f"{source}: {key}={value!r}: use one of {', '.join(map(str, choices))}")

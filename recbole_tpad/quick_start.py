@@ -168,32 +168,65 @@ def machine_description(device):
     return text
 
 
+def search_content_prior(evaluate, weights, rarities):
+    """The validation search of ``content_prior: valid`` (and ``content_prior_rarity: valid``):
+    for each rarity, the weights in increasing order until the score falls (it rises to one
+    peak and falls after it, so the rest would fall further); weight 0 is the same model for
+    every rarity and is evaluated once. ``evaluate(weight, rarity)`` returns ``(score,
+    anything)``. Returns ``(chosen (weight, rarity), [((weight, rarity), score, anything)])``:
+    the best score, the smaller weight and rarity on a tie."""
+    tried = []
+    for rarity in rarities:
+        previous = None
+        for weight in weights:
+            if not weight and rarity != rarities[0]:
+                continue  # the model's own scores: already tried
+            score, payload = evaluate(weight, rarity)
+            tried.append(((weight, rarity), score, payload))
+            if previous is not None and score < previous:
+                break
+            previous = score
+    best = max(tried, key=lambda row: (row[1], -row[0][0], -row[0][1]))
+    return best[0], tried
+
+
 def choose_content_prior(trainer, valid_data, saved):
-    """``content_prior: valid``: the weight of :data:`CONTENT_PRIOR_WEIGHTS` (0 included) with
-    the best validation score of the trained (best) model, set on it and written into its
-    checkpoint; ``{"chosen", "metric", "valid"}``, or ``None`` when the model has no choice to
-    make. Validation only: the test split is read afterwards, once."""
-    from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS
+    """``content_prior: valid`` (and ``content_prior_rarity: valid``): the weight of
+    :data:`CONTENT_PRIOR_WEIGHTS` and rarity of :data:`CONTENT_PRIOR_RARITIES` with the best
+    validation score of the trained (best) model (:func:`search_content_prior`), set on it and
+    written into its checkpoint; ``{"chosen", "rarity", "metric", "valid"}``, or ``None`` when
+    the model has nothing to choose. Validation only: the test split is read afterwards, once."""
+    from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS
 
     model = trainer.model
-    if not getattr(model, "content_prior_to_choose", False):
+    weights_to_choose = getattr(model, "content_prior_to_choose", False)
+    rarity_to_choose = getattr(model, "content_prior_rarity_to_choose", False)
+    if not (weights_to_choose or rarity_to_choose):
         return None
+    weights = CONTENT_PRIOR_WEIGHTS if weights_to_choose else (model.content_prior,)
+    rarities = CONTENT_PRIOR_RARITIES if rarity_to_choose else (model.content_prior_rarity,)
     metric = trainer.config["valid_metric"].lower()
-    scores = {}
-    for k, weight in enumerate(CONTENT_PRIOR_WEIGHTS):
-        model.set_content_prior(weight)
-        result = trainer.evaluate(valid_data, load_best_model=saved and k == 0, show_progress=False)
-        scores[weight] = float(result[metric])
-    chosen = max(scores, key=lambda w: (scores[w], -w))
-    model.set_content_prior(chosen)
-    model.content_prior_to_choose = False
-    getLogger().info(f"content_prior: {chosen:g} (validation {metric} "
-                     + ", ".join(f"{w:g}: {v:.4f}" for w, v in scores.items()) + ")")
-    if saved:
-        from recbole_tpad.checkpoints import record_setting
+    evaluated = []
 
-        record_setting(trainer.saved_model_file, "content_prior", chosen)
-    return {"chosen": chosen, "metric": metric, "valid": scores}
+    def evaluate(weight, rarity):
+        model.set_content_prior(weight, rarity)
+        result = trainer.evaluate(valid_data, load_best_model=saved and not evaluated,
+                                  show_progress=False)
+        evaluated.append(weight)
+        return float(result[metric]), None
+
+    (weight, rarity), tried = search_content_prior(evaluate, weights, rarities)
+    model.set_content_prior(weight, rarity)
+    model.content_prior_to_choose = model.content_prior_rarity_to_choose = False
+    scores = {f"{w:g}/{r:g}": score for (w, r), score, _ in tried}
+    getLogger().info(f"content_prior: {weight:g}, content_prior_rarity: {rarity:g} (validation "
+                     f"{metric} by weight/rarity " + ", ".join(f"{k}: {v:.4f}" for k, v in scores.items()) + ")")
+    if saved:
+        from recbole_tpad.checkpoints import record_settings
+
+        record_settings(trainer.saved_model_file,
+                        {"content_prior": weight, "content_prior_rarity": rarity})
+    return {"chosen": weight, "rarity": rarity, "metric": metric, "valid": scores}
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,

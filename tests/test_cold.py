@@ -14,6 +14,7 @@ from dataset_tools.cold import cold_split
 from dataset_tools.validate import validate_dataset
 from recbole_tpad.data.features import write_feature_file
 from recbole_tpad.data.locate import ensure_dataset
+from recbole_tpad.evaluation import training_item_counts
 from recbole_tpad.model.layers import FeatureWhitening
 
 N_CATEGORIES, PER_CATEGORY = 12, 15
@@ -262,6 +263,8 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, new_item_share=None)
     with pytest.raises(ConfigError, match="content_prior=-1"):
         build_experiment("TPAD", "shop-cold", config_dict=dict(common, content_prior=-1))
+    with pytest.raises(ConfigError, match="content_prior_rarity='high'"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, content_prior_rarity="high"))
     _, (train, _, test), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
         common, content_prior=3.0))
     model = trainer.model.eval()
@@ -279,6 +282,18 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     expected = 3.0 * cosine.scatter(1, seq, 0.0)
     assert torch.allclose(with_prior[:, 1:] - plain[:, 1:], expected[:, 1:], atol=1e-4)
     assert torch.allclose(pointwise, with_prior.gather(1, inter[model.ITEM_ID].unsqueeze(1)).squeeze(1), atol=1e-4)
+    # content_prior_rarity: each item's weight shrinks as ((1 + count) / (1 + median)) ** -rarity
+    counts = training_item_counts(train._dataset, train._dataset.config).double()
+    rarity = ((1 + counts) / (1 + counts[counts > 0].median())) ** -0.5
+    assert rarity.max() > 1.5 * rarity[1:].min()  # the toy catalogue has rare and frequent items
+    with torch.no_grad():
+        model.set_content_prior(3.0, 0.5)
+        rare_first = model.full_sort_predict(inter)
+        rare_pointwise = model.predict(inter)
+        model.set_content_prior(3.0)
+    assert torch.allclose(rare_first[:, 1:] - plain[:, 1:], (expected * rarity.float())[:, 1:], atol=1e-4)
+    assert torch.allclose(rare_pointwise, rare_first.gather(1, inter[model.ITEM_ID].unsqueeze(1)).squeeze(1),
+                          atol=1e-4)
     model.train()
     batch = next(iter(train))
     torch.manual_seed(0)
@@ -298,21 +313,44 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     assert torch.equal(top, (cosine.scatter(1, seq, -2.0))[:, 1:].argmax(1) + 1)
 
 
+def test_content_prior_search_climbs_each_rarity_until_validation_falls():
+    """Weight 0 is tried once; each rarity's weights go up until the score falls; the best
+    pair wins, the smaller weight and rarity on a tie."""
+    from recbole_tpad.quick_start import search_content_prior
+
+    peaks = {0.0: 2.0, 0.5: 4.0}  # each rarity's score rises to its peak weight, then falls
+    calls = []
+
+    def evaluate(weight, rarity):
+        calls.append((weight, rarity))
+        return -abs(weight - peaks[rarity]) + rarity, None
+
+    chosen, tried = search_content_prior(evaluate, (0.0, 1.0, 2.0, 4.0, 8.0, 16.0), (0.0, 0.5))
+    assert calls == [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (4.0, 0.0),
+                     (1.0, 0.5), (2.0, 0.5), (4.0, 0.5), (8.0, 0.5)]
+    assert chosen == (4.0, 0.5) and [pair for pair, _, _ in tried] == calls
+    chosen, _ = search_content_prior(lambda w, r: (1.0, None), (0.0, 1.0), (0.0, 0.5))
+    assert chosen == (0.0, 0.0)
+
+
 def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(tmp_path, monkeypatch):
-    """TPAD's default ``content_prior: valid``: after training, the weight with the best
-    validation NDCG@10 (0 included) is set, reported and written into the best checkpoint, so
-    the rebuilt model ranks with it; an ID-only TPAD has no prior to choose and no table."""
-    from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS
+    """TPAD's default ``content_prior: valid`` and ``content_prior_rarity: valid``: after
+    training, the weight and rarity with the best validation NDCG@10 (0 included) are set,
+    reported and written into the best checkpoint, so the rebuilt model ranks with them; an
+    ID-only TPAD has no prior to choose and no table."""
+    from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES
     from recbole_tpad.quick_start import load_experiment, run
 
     settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)
     result = run("TPAD", "shop-cold", config_dict=settings)
     prior = result["content_prior"]
-    assert list(prior["valid"]) == list(CONTENT_PRIOR_WEIGHTS) and prior["metric"] == "ndcg@10"
-    assert prior["valid"][prior["chosen"]] == max(prior["valid"].values())
+    assert prior["metric"] == "ndcg@10" and "0/0" in prior["valid"]
+    assert {key.split("/")[1] for key in prior["valid"]} == {f"{r:g}" for r in CONTENT_PRIOR_RARITIES}
+    assert prior["valid"][f"{prior['chosen']:g}/{prior['rarity']:g}"] == max(prior["valid"].values())
     _, _, trainer = load_experiment(result["saved_model_file"])
     assert trainer.model.content_prior == (prior["chosen"] or None)
-    assert not trainer.model.content_prior_to_choose
+    assert trainer.model.content_prior_rarity == prior["rarity"]
+    assert not (trainer.model.content_prior_to_choose or trainer.model.content_prior_rarity_to_choose)
     ids_only = run("TPAD", "shop-cold", config_dict=dict(settings, use_features=False, epochs=1))
     assert ids_only["content_prior"] is None
 
@@ -327,18 +365,22 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
 
     settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)
     out = tmp_path / "results"
-    for model, extra in (("TPAD", {}), ("SASRecPub", {"loss_type": "CE", "sequence_loss": "last"})):
+    # trained without a prior, so that the benchmark's weight 0 is the run's own test result
+    for model, extra in (("TPAD", {"content_prior": None}),
+                         ("SASRecPub", {"loss_type": "CE", "sequence_loss": "last"})):
         result = run(model, "shop-cold", config_dict=dict(settings, **extra))
         assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
-                                   f"--out={out}", f"--tag=-{model}"]) == 0
+                                   "--rarities=0,0.5", f"--out={out}", f"--tag=-{model}"]) == 0
         data = json.loads((out / f"content-prior-shop-cold-{model}.json").read_text())
-        assert [r["weight"] for r in data["valid"]] == [0.0, 1.0, 4.0]
+        tried = [(r["weight"], r["rarity"]) for r in data["valid"]]
+        assert tried[:2] == [(0.0, 0.0), (1.0, 0.0)] and (1.0, 0.5) in tried
         best = max(r["valid"]["all"]["ndcg@10"] for r in data["valid"])
-        chosen = next(r for r in data["valid"] if r["weight"] == data["chosen_weight"])
+        chosen = next(r for r in data["valid"]
+                      if (r["weight"], r["rarity"]) == (data["chosen_weight"], data["chosen_rarity"]))
         assert chosen["valid"]["all"]["ndcg@10"] == best
-        assert set(data["test"]) == {"0.0", str(data["chosen_weight"])}
+        assert set(data["test"]) == {"0/0", f"{data['chosen_weight']:g}/{data['chosen_rarity']:g}"}
         own = result["test_result_by_target"]["all"]["ndcg@10"]
-        assert abs(data["test"]["0.0"]["all"]["ndcg@10"] - own) < 1e-3, (data["test"], own)
+        assert abs(data["test"]["0/0"]["all"]["ndcg@10"] - own) < 1e-3, (data["test"], own)
         assert (out / f"content-prior-shop-cold-{model}.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=-1"])

@@ -20,17 +20,17 @@ def slice_metrics(trainer, train_data, loader, slices):
     return {s: {k: result[s][k] for k in ("recall@20", "ndcg@10")} for s in slices}, result["cases"]
 
 
-def grid_chart(path, x, series, marks, xlabel, ylabel, title, log_x=False):
-    """A validation grid as lines: ``series`` ``[(label, ys, style)]`` over ``x``, vertical
-    ``marks`` ``[(x, label, linestyle)]`` (the calibrated or chosen point)."""
+def grid_chart(path, series, marks, xlabel, ylabel, title, log_x=False):
+    """A validation grid as lines: ``series`` ``[(label, xs, ys, style)]``, vertical ``marks``
+    ``[(x, label, linestyle)]`` (the calibrated or chosen point)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for label, ys, style in series:
-        ax.plot(x, ys, style, label=label)
+    for label, xs, ys, style in series:
+        ax.plot(xs, ys, style, label=label)
     for at, label, linestyle in marks:
         ax.axvline(at, color="black", lw=0.8, ls=linestyle, label=label)
     if log_x:

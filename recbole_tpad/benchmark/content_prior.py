@@ -1,9 +1,12 @@
 """How much a trained model gains from its items' content similarity at ranking time: its
-NDCG@10 / Recall@20 on the validation split (all, tail, head and cold cases) over a grid of
-``content_prior`` weights (:meth:`recbole_tpad.model.tpad.TPAD.set_content_prior`: the score
-of an item gains ``weight x cos(session's last item, item)`` over whitened content vectors),
-the weight with the best validation NDCG@10 chosen, and the test split read at it and at 0
-(the model's own scores; no choice is made on test).
+NDCG@10 / Recall@20 on the validation split (all, tail, head and cold cases) over
+``content_prior`` weights and ``content_prior_rarity`` exponents
+(:meth:`recbole_tpad.model.tpad.TPAD.set_content_prior`: the score of an item gains
+``weight x r x cos(session's last item, item)`` over whitened content vectors, ``r`` shrinking
+with the item's training count), searched as ``content_prior: valid`` searches them
+(:func:`recbole_tpad.quick_start.search_content_prior`), the pair with the best validation
+NDCG@10 chosen, and the test split read at it and at 0 (the model's own scores; no choice is
+made on test).
 
     python -m recbole_tpad.benchmark.content_prior --checkpoint=saved/TPAD-X.pth
 
@@ -17,45 +20,59 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import grid_chart, slice_metrics, write_results
+from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES as DEFAULT_RARITIES
 from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
 
 SLICES = ("all", "warm", "cold", "tail", "head")
 
 
 def plot(rows, chosen, path, title):
-    grid_chart(path, [r["weight"] for r in rows],
-               [(f"{name} cases", [r["valid"][name]["ndcg@10"] for r in rows], style)
-                for name, style in (("all", "-o"), ("tail", "-s"), ("head", "-^"))],
-               [(chosen, f"chosen on validation ({chosen:g})", "-.")],
+    """All and tail NDCG@10 by weight, one pair of lines per rarity (weight 0 is on each)."""
+    rarities = sorted({r["rarity"] for r in rows})
+    series = []
+    for rarity in rarities:
+        own = [r for r in rows if r["rarity"] == rarity or not r["weight"]]
+        for name, style in (("all", "-o"), ("tail", "--s")):
+            series.append((f"{name} cases, rarity {rarity:g}", [r["weight"] for r in own],
+                           [r["valid"][name]["ndcg@10"] for r in own], style))
+    grid_chart(path, series, [(chosen[0], f"chosen on validation ({chosen[0]:g}, rarity "
+                                           f"{chosen[1]:g})", "-.")],
                "content_prior (weight of the last item's content similarity)", "validation NDCG@10", title)
 
 
-def parse_weights(text):
-    weights = sorted({float(w) for w in text.split(",")} | {0.0})
-    if any(w < 0 for w in weights):
+def parse_numbers(text, zero=False):
+    numbers = sorted({float(w) for w in text.split(",")} | ({0.0} if zero else set()))
+    if not numbers or any(w < 0 for w in numbers):
         raise ValueError
-    return weights
+    return numbers
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a TPAD or SASRecPub checkpoint (saved/X.pth)")
-    parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)))
+    parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
+                        help="content_prior weights (0 is always tried)")
+    parser.add_argument("--rarities", default=",".join(map(str, DEFAULT_RARITIES)),
+                        help="content_prior_rarity exponents (0: one weight for every item)")
     parser.add_argument("--feature_source", default=None,
                         help="the content table (default: the model's own; text-minilm for an ID-only model)")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
     try:
-        weights = parse_weights(args.weights)
+        weights = parse_numbers(args.weights, zero=True)
     except ValueError:
         parser.error(f"--weights={args.weights}: give weights of at least 0, comma-separated")
+    try:
+        rarities = parse_numbers(args.rarities)
+    except ValueError:
+        parser.error(f"--rarities={args.rarities}: give exponents of at least 0, comma-separated")
 
     import torch
 
     import recbole_tpad  # noqa: F401
     from recbole_tpad.checkpoints import load_checkpoint
-    from recbole_tpad.quick_start import load_experiment, machine_description
+    from recbole_tpad.quick_start import load_experiment, machine_description, search_content_prior
 
     # built with a prior so that the dataset loads the content table and the model keeps it
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
@@ -72,18 +89,21 @@ def main(argv=None):
               "the models built on it, such as SASRecPub, have)", file=sys.stderr)
         return 2
     trainer.tot_item_num = valid._dataset.item_num  # what RecBole's evaluate sets first
-    rows = []
-    for weight in weights:
-        model.set_content_prior(weight)
+    def evaluate(weight, rarity):
+        model.set_content_prior(weight, rarity)
         metrics, cases = slice_metrics(trainer, train, valid, SLICES)
-        rows.append({"weight": weight, "valid": metrics})
-        print(f"content_prior {weight:g}: " + ", ".join(
+        print(f"content_prior {weight:g}, rarity {rarity:g}: " + ", ".join(
             f"{s} NDCG@10 {metrics[s]['ndcg@10']:.4f}" for s in SLICES), flush=True)
-    chosen = max(rows, key=lambda r: (r["valid"]["all"]["ndcg@10"], -r["weight"]))["weight"]
+        return metrics["all"]["ndcg@10"], (metrics, cases)
+
+    chosen, tried = search_content_prior(evaluate, weights, rarities)
+    rows = [{"weight": w, "rarity": r, "valid": payload[0]} for (w, r), _, payload in tried]
+    cases = tried[0][2][1]
     results = {}
-    for weight in sorted({0.0, chosen}):  # the model's own scores, and the choice: nothing is chosen here
-        model.set_content_prior(weight)
-        results[weight], test_cases = slice_metrics(trainer, train, test, SLICES)
+    # the model's own scores, and the choice: nothing is chosen here
+    for weight, rarity in sorted({(0.0, 0.0), chosen if chosen[0] else (0.0, 0.0)}):
+        model.set_content_prior(weight, rarity)
+        results[(weight, rarity)], test_cases = slice_metrics(trainer, train, test, SLICES)
 
     dataset = config["dataset"]
     stem = f"content-prior-{dataset}{args.tag}"
@@ -92,8 +112,8 @@ def main(argv=None):
     plot(rows, chosen, out / f"{stem}.png", f"{dataset}: {config['model']} + content prior")
     command = "python -m recbole_tpad.benchmark.content_prior " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    header = ("| content_prior | all NDCG@10 | all Recall@20 | warm Recall@20 | cold Recall@20 "
-              "| cold / warm | tail NDCG@10 | head NDCG@10 |\n|---|---|---|---|---|---|---|---|")
+    header = ("| content_prior | rarity | all NDCG@10 | all Recall@20 | warm Recall@20 | cold Recall@20 "
+              "| cold / warm | tail NDCG@10 | head NDCG@10 |\n|---|---|---|---|---|---|---|---|---|")
 
     def line(label, m):
         warm, cold = m["warm"]["recall@20"], m["cold"]["recall@20"]
@@ -106,19 +126,22 @@ def main(argv=None):
              f"{torch.get_num_threads()} threads. Checkpoint: `{args.checkpoint}`.", "",
              f"Validation ({cases['all']} cases; tail {cases['tail']}, head {cases['head']}, "
              f"cold {cases['cold']}):", "", header]
-    lines += [line(f"{r['weight']:g}" + (" (chosen)" if r["weight"] == chosen else ""), r["valid"])
+    lines += [line(f"{r['weight']:g} | {r['rarity']:g}"
+                   + (" (chosen)" if (r["weight"], r["rarity"]) == chosen else ""), r["valid"])
               for r in rows]
     edge = (" It is the largest weight of the grid, so a larger one may be better still: "
-            "extend --weights." if chosen == max(weights) and chosen > 0 else "")
-    lines += ["", f"Chosen on validation: {chosen:g} (best all NDCG@10).{edge} Test split "
-              f"({test_cases['all']} cases), at 0 (the model's own scores) and at the choice:", "",
-              header]
-    lines += [line(f"{w:g}", m) for w, m in sorted(results.items())]
+            "extend --weights." if chosen[0] == max(weights) and chosen[0] > 0 else "")
+    lines += ["", f"Each rarity's weights are tried upwards until validation falls. Chosen on "
+              f"validation: weight {chosen[0]:g}, rarity {chosen[1]:g} (best all NDCG@10).{edge} "
+              f"Test split ({test_cases['all']} cases), at 0 (the model's own scores) and at the "
+              "choice:", "", header]
+    lines += [line(f"{w:g} | {r:g}", m) for (w, r), m in sorted(results.items())]
     lines += ["", f"![validation NDCG@10 by weight]({stem}.png)"]
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "checkpoint": args.checkpoint, "dataset": dataset,
-        "model": config["model"], "chosen_weight": chosen, "at_grid_edge": bool(edge), "valid": rows,
-        "test": {str(w): m for w, m in results.items()}, "valid_cases": cases,
+        "model": config["model"], "chosen_weight": chosen[0], "chosen_rarity": chosen[1],
+        "at_grid_edge": bool(edge), "valid": rows,
+        "test": {f"{w:g}/{r:g}": m for (w, r), m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
     print(report.read_text())
     return 0

@@ -41,8 +41,8 @@ def plot(rows, model_share, chosen, path, title):
     marks = [(model_share, f"calibrated prior ({model_share:.3f})", ":")]
     if chosen != model_share:
         marks.append((chosen, f"chosen on validation ({chosen:g})", "-."))
-    grid_chart(path, [r["share"] for r in rows],
-               [(f"{name} cases", [r["valid"][name]["recall@20"] for r in rows], style)
+    shares = [r["share"] for r in rows]
+    grid_chart(path, [(f"{name} cases", shares, [r["valid"][name]["recall@20"] for r in rows], style)
                 for name, style in (("warm", "-o"), ("cold", "-s"), ("all", "--"))],
                marks, "new_item_share (prior that the next item is a new one)",
                "validation Recall@20", title, log_x=True)

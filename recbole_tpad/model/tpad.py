@@ -11,7 +11,8 @@ evaluates with RecBole's own trainer exactly like the built-in baselines.
 Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding``,
 ``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``,
 ``feature_whitening``, ``adapter``, ``frequency_gate``,
-``fusion``, ``encoder`` and the encoders' own sizes.
+``fusion``, ``encoder`` and the encoders' own sizes; ranking: ``new_item_share``,
+``content_prior``, ``content_prior_rarity``.
 """
 
 import math
@@ -30,6 +31,8 @@ from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Featu
 
 #: content_prior: valid: the weights tried on the validation split after training
 CONTENT_PRIOR_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+#: content_prior_rarity: valid: the exponents tried with them
+CONTENT_PRIOR_RARITIES = (0.0, 0.25, 0.5, 1.0)
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
 
@@ -171,10 +174,7 @@ class TPAD(SequentialRecommender):
             # item seen 4 times (amazon-sports' tail bound), g = 0.95 at 40 (its head bound)
             self.gate_weight = nn.Parameter(torch.tensor(1.36))
             self.gate_bias = nn.Parameter(torch.tensor(-1.36 * math.log(5)))
-            # not saved in checkpoints: a fact about the training data, recomputed from it
-            self.register_buffer("log_item_counts",
-                                 torch.log1p(training_item_counts(dataset, config).float()),
-                                 persistent=False)
+            self._count_items(dataset)
         # not saved in checkpoints: a fact about the training data, recomputed from it
         self.register_buffer("id_trained", items_seen_in_training(dataset, config), persistent=False)
         # new_item_share: ranking as a mixture of a softmax over the trained items and one over
@@ -186,16 +186,17 @@ class TPAD(SequentialRecommender):
         # share, not the whole new-item part
         self.new_item_share_per_item = config["new_item_share"] == "valid"
         self.new_items_calibrated = int((~self.id_trained[1:]).sum())
-        self.content_prior = None
-        prior = config["content_prior"]
+        self.content_prior, self.content_prior_rarity = None, 0.0
+        prior, rarity = config["content_prior"], config["content_prior_rarity"]
         # valid: the weight is chosen on the validation split after training (choose_content_prior);
         # it is the default of models that read features; an ID-only model gets a prior only
         # from an explicit weight (the hybrid baseline), since it names no feature table of its own
         self.content_prior_to_choose = prior == "valid" and self.use_features
-        if self.content_prior_to_choose:
-            self.set_content_prior(0.0, dataset, build=True)
-        elif prior != "valid":
-            self.set_content_prior(prior, dataset)
+        has_prior = self.content_prior_to_choose or (prior not in (None, "valid") and prior > 0)
+        self.content_prior_rarity_to_choose = rarity == "valid" and has_prior
+        if has_prior:
+            self.set_content_prior(0.0 if self.content_prior_to_choose else prior,
+                                   0.0 if rarity in (None, "valid") else rarity, dataset, build=True)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -289,7 +290,7 @@ class TPAD(SequentialRecommender):
         if hasattr(self, "content_vectors"):  # their raw features, whitened as the catalogue's
             self.content_vectors = torch.cat([self.content_vectors, self._prior_vectors(raw)])
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
-        if self.frequency_gate:
+        if hasattr(self, "log_item_counts"):  # no training interaction
             self.log_item_counts = torch.cat([self.log_item_counts,
                                               self.log_item_counts.new_zeros(len(features))])
         if self.use_id_embedding:
@@ -331,14 +332,29 @@ class TPAD(SequentialRecommender):
             raise ValueError(f"new_item_share={share!r}: give a number between 0 and 1 (exclusive)")
         self.new_item_share, self.new_item_share_per_item = share, False
 
-    def set_content_prior(self, weight, dataset=None, build=False):
-        """Rank with ``score + weight * cos(last item, item)`` over whitened content vectors
-        (``content_prior``); ``None`` or 0: the model's own scores. ``dataset``: where the content
-        table comes from the first time (the dataset's raw feature table; an ID-only model such
-        as SASRecPub gets one too, which makes it a hybrid baseline)."""
-        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
-                                   or weight < 0):
-            raise ValueError(f"content_prior={weight!r}: give a weight of at least 0 (e.g. 4), or ~")
+    def _count_items(self, dataset):
+        """``log_item_counts``: log(1 + training interactions) per item, and ``log_median_count``
+        over the trained items (the frequency gate's and the content prior's input). Not saved
+        in checkpoints: a fact about the training data, recomputed from it."""
+        if not hasattr(self, "log_item_counts"):
+            counts = training_item_counts(dataset, dataset.config)
+            self.register_buffer("log_item_counts", torch.log1p(counts.float()), persistent=False)
+            trained = counts[counts > 0]
+            self.log_median_count = math.log1p(trained.median().item()) if len(trained) else 0.0
+
+    def set_content_prior(self, weight, rarity=0.0, dataset=None, build=False):
+        """Rank with ``score + weight * r * cos(last item, item)`` over whitened content vectors
+        (``content_prior``), where ``r = ((1 + item's training count) / (1 + the median
+        count)) ** -rarity`` (``content_prior_rarity``: an item the ID model knows little about
+        leans more on its content; 0: the same weight for every item); ``None`` or 0: the
+        model's own scores. ``dataset``: where the content table and the counts come from the
+        first time (the dataset's raw feature table; an ID-only model such as SASRecPub gets
+        one too, which makes it a hybrid baseline)."""
+        for name, value in (("content_prior", weight), ("content_prior_rarity", rarity)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or value < 0):
+                raise ValueError(f"{name}={value!r}: give a number of at least 0 (e.g. "
+                                 f"{4 if name == 'content_prior' else 0.25}), or ~")
         if (weight or build) and not hasattr(self, "content_vectors"):
             if dataset is None:
                 raise ValueError("content_prior: this model was built without a content table "
@@ -351,7 +367,9 @@ class TPAD(SequentialRecommender):
             vectors = self._prior_vectors(table)
             vectors[0] = 0
             self.register_buffer("content_vectors", vectors, persistent=False)
+            self._count_items(dataset)
         self.content_prior = float(weight) if weight else None
+        self.content_prior_rarity = float(rarity or 0.0)
 
     def _prior_vectors(self, features):
         return F.normalize(self.prior_whitening(features.to(self.prior_whitening.mean)), dim=-1)
@@ -359,14 +377,20 @@ class TPAD(SequentialRecommender):
     def content_prior_scores(self, interaction, items=None):
         """``[B, n_items]`` (or ``[B]`` for ``items [B]``): ``content_prior`` times the cosine
         similarity of each candidate's content to the session's last item, 0 for the session's
-        own items (a repeat is the model's call, not its content's)."""
+        own items (a repeat is the model's call, not its content's), scaled down for items with
+        many training interactions by ``content_prior_rarity``."""
         item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
         last = self.content_vectors[item_seq.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)]
+        weight = self.content_prior
+        if self.content_prior_rarity:
+            weight = weight * torch.exp(-self.content_prior_rarity
+                                        * (self.log_item_counts - self.log_median_count))
         if items is not None:
             prior = (last * self.content_vectors[items]).sum(-1)
-            return self.content_prior * prior.masked_fill((item_seq == items.unsqueeze(1)).any(1), 0)
+            weight = weight[items] if self.content_prior_rarity else weight
+            return weight * prior.masked_fill((item_seq == items.unsqueeze(1)).any(1), 0)
         prior = last @ self.content_vectors.t()
-        return self.content_prior * prior.scatter(1, item_seq, 0.0)
+        return weight * prior.scatter(1, item_seq, 0.0)
 
     def current_new_item_share(self, n_new):
         """The prior of the new-item part with ``n_new`` new items in the catalogue."""
