@@ -27,12 +27,12 @@ SLICES = ("all", "warm", "cold", "tail", "head")
 
 
 def plot(rows, chosen, path, title):
-    """All and tail NDCG@10 by weight, one pair of lines per rarity (weight 0 is on each)."""
+    """All and tail NDCG@10 by weight, one colour per rarity (weight 0 is on each)."""
     rarities = sorted({r["rarity"] for r in rows})
     series = []
-    for rarity in rarities:
+    for k, rarity in enumerate(rarities):
         own = [r for r in rows if r["rarity"] == rarity or not r["weight"]]
-        for name, style in (("all", "-o"), ("tail", "--s")):
+        for name, style in (("all", f"C{k}-o"), ("tail", f"C{k}--s")):
             series.append((f"{name} cases, rarity {rarity:g}", [r["weight"] for r in own],
                            [r["valid"][name]["ndcg@10"] for r in own], style))
     grid_chart(path, series, [(chosen[0], f"chosen on validation ({chosen[0]:g}, rarity "
