@@ -91,13 +91,14 @@ def _choices():
     from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES, TRAIN_NEGATIVES
     from recbole_tpad.model.content import SESSION_VECTORS
     from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FUSIONS
-    from recbole_tpad.model.tpad import COLD_ITEM_IDS
+    from recbole_tpad.model.tpad import COLD_ITEM_IDS, CONTENT_HEAD_TRAININGS
 
     return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
             "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,
             "negative_sampling": SAMPLINGS, "content_session": SESSION_VECTORS,
             "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier"),
-            "cold_item_ids": COLD_ITEM_IDS, "train_negatives": TRAIN_NEGATIVES}
+            "cold_item_ids": COLD_ITEM_IDS, "train_negatives": TRAIN_NEGATIVES,
+            "content_head_training": CONTENT_HEAD_TRAININGS}
 
 
 def check_values(values, source="--key=value"):

@@ -208,9 +208,17 @@ class TrainingObjective:
         valid = targets > 0
         return output[valid], targets[valid]
 
-    def __call__(self, model, interaction):
-        items = item_table(model)
+    def __call__(self, model, interaction, items=None, also=()):
+        """The loss; ``items``: the table the model encodes and scores with (default: its
+        own); ``also``: further tables scored with the same session vectors, their losses added
+        (TPAD's content heads, ``content_head_training: auxiliary``)."""
+        items = item_table(model) if items is None else items
         query, positives = self.targets_and_queries(model, interaction, items)
+        return sum(self.loss(query, positives, table) for table in (items, *also))
+
+    def loss(self, query, positives, items):
+        """The loss of session vectors ``query [N, d]`` with targets ``positives [N]`` scored
+        against ``items [n_items, d]``."""
         if not self.sampled:
             logits = query @ items.t()
             if self.unseen is not None:

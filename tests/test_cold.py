@@ -188,6 +188,36 @@ def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path
     assert torch.allclose(added, content[1:3], atol=1e-6)
 
 
+def test_auxiliary_content_head_loss_trains_the_head_with_every_id_vector_kept(tmp_path, monkeypatch):
+    """``content_head_training: auxiliary``: the loss is the objective scored against the fused
+    table plus the same objective against every item's content-head vector, so the head trains
+    without id_dropout; the trained model ranks cold items from their content while no warm ID
+    vector is ever dropped."""
+    from recbole_tpad.quick_start import build_experiment, run
+
+    common = cold_run_settings(tmp_path, monkeypatch)
+    settings = dict(common, cold_item_ids="content", id_dropout=0.0, content_head_training="auxiliary")
+    _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(settings, epochs=1))
+    model = trainer.model.eval()  # no dropout: the two losses are exactly comparable
+    batch = next(iter(train)).to(model.device)
+    objective = model.training_objective
+    items, content = model.item_representations(with_content=True)
+    query, positives = objective.targets_and_queries(model, batch, items)
+    expected = objective.loss(query, positives, items) + objective.loss(query, positives, content)
+    loss = model.calculate_loss(batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() > objective.loss(query, positives, items).item() + 1.0
+    loss.backward()
+    assert model.content_head.weight.grad.abs().sum() > 0
+    model.train()
+    assert torch.equal(model.id_kept(), model.id_trained)  # no ID vector dropped in training
+
+    result = run("TPAD", "shop-cold", config_dict=settings)
+    by_target = result["test_result_by_target"]
+    assert by_target["cold"]["recall@20"] > 3 * (20 / 180), by_target["cold"]
+    assert by_target["warm"]["recall@20"] > 3 * (20 / 180), by_target["warm"]
+
+
 def test_whitened_features_are_fit_once_kept_in_the_checkpoint_and_applied_to_added_items(
         tmp_path, monkeypatch):
     """``feature_whitening: k``: the model reads a k-wide whitened table; the transform is part
