@@ -186,6 +186,18 @@ def latest_checkpoint_path(best_file):
     return str(best_file.with_name(best_file.stem + "-latest" + best_file.suffix))
 
 
+def unused_checkpoint_path(path):
+    """``path``, or ``X-2.pth``, ``X-3.pth``, ...: the first name that neither a checkpoint nor
+    its ``-latest`` holds. RecBole names a checkpoint by model and the second its trainer was
+    built, so a second run started within that second in the same ``checkpoint_dir`` would
+    overwrite the first one's files."""
+    path = Path(path)
+    candidate, n = path, 2
+    while candidate.exists() or Path(latest_checkpoint_path(candidate)).exists():
+        candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+    return str(candidate)
+
+
 def best_checkpoint_path(checkpoint):
     """The best-model file that belongs to a checkpoint (itself, or the one its ``-latest`` names)."""
     checkpoint = Path(checkpoint)

@@ -48,6 +48,21 @@ def test_plugin_checkpoints_load_with_weights_only(run_config):
     assert not list(Path(result["latest_checkpoint"]).parent.glob("*.part"))
 
 
+def test_runs_started_in_the_same_second_keep_their_own_checkpoints(run_config, monkeypatch):
+    """RecBole names a checkpoint by model and second: the second run takes the next free name
+    instead of overwriting the first one's model."""
+    import recbole.trainer.trainer as recbole_trainer
+
+    monkeypatch.setattr(recbole_trainer, "get_local_time", lambda: "Dec-02-2026_10-00-00")
+    first = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=1))
+    second = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=1, learning_rate=0.05))
+    assert Path(first["saved_model_file"]).name == "GRU4Rec-Dec-02-2026_10-00-00.pth"
+    assert Path(second["saved_model_file"]).name == "GRU4Rec-Dec-02-2026_10-00-00-2.pth"
+    assert Path(second["latest_checkpoint"]).name == "GRU4Rec-Dec-02-2026_10-00-00-2-latest.pth"
+    assert load_checkpoint(first["saved_model_file"])["config"]["learning_rate"] != 0.05
+    assert load_checkpoint(second["saved_model_file"])["config"]["learning_rate"] == 0.05
+
+
 def test_truncated_missing_and_mismatched_resume_files_get_one_clear_line(run_config, tmp_path, capsys):
     first = run("GRU4Rec", "demo", config_dict=dict(run_config, epochs=1))
     latest = Path(first["latest_checkpoint"])
