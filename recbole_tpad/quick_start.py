@@ -18,7 +18,7 @@ import torch
 from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_tpad.checkpoints import best_checkpoint_path, unused_checkpoint_path
+from recbole_tpad.checkpoints import best_checkpoint_path
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
 from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
 from recbole_tpad.data.features import library_versions
@@ -255,8 +255,6 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         trainer.resume_checkpoint(resume_file)
         # RecBole would now write its best model over the file it resumed from.
         trainer.saved_model_file = best_checkpoint_path(resume_file)
-    elif saved:
-        trainer.saved_model_file = unused_checkpoint_path(trainer.saved_model_file)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"],
         callback_fn=callback_fn)

@@ -18,7 +18,7 @@ from recbole.trainer import Trainer
 
 from recbole_tpad.checkpoints import (CheckpointError, check_same_data, differing_settings,
                                       latest_checkpoint_path, load_checkpoint, save_checkpoint,
-                                      set_rng_state)
+                                      set_rng_state, unused_checkpoint_path)
 
 
 class TimeBudgetReached(Exception):
@@ -109,6 +109,8 @@ class RunRecording:
         self.epoch_times = list(history.get("epoch_times", []))
         self.valid_curve = [dict(point) for point in history.get("valid_curve", [])]
         self.stopped_by = None
+        if saved and not self.start_epoch:  # a resumed run writes on to its own files
+            self.saved_model_file = unused_checkpoint_path(self.saved_model_file)
         self.latest_checkpoint = latest_checkpoint_path(self.saved_model_file) if saved else None
         budget = self.config["max_train_minutes"]
         started = time.time()
