@@ -90,7 +90,7 @@ def _choices():
     """Settings of the plugin that take one of a few names."""
     from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES, TRAIN_NEGATIVES
     from recbole_tpad.model.content import SESSION_VECTORS
-    from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FUSIONS
+    from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FEATURE_DROPOUT_ON, FUSIONS
     from recbole_tpad.model.tpad import COLD_ITEM_IDS, CONTENT_HEAD_TRAININGS
 
     return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
@@ -98,7 +98,8 @@ def _choices():
             "negative_sampling": SAMPLINGS, "content_session": SESSION_VECTORS,
             "missing_feature": ("mean", "zero"), "weight_init": ("normal", "xavier"),
             "cold_item_ids": COLD_ITEM_IDS, "train_negatives": TRAIN_NEGATIVES,
-            "content_head_training": CONTENT_HEAD_TRAININGS}
+            "content_head_training": CONTENT_HEAD_TRAININGS,
+            "feature_dropout_on": FEATURE_DROPOUT_ON}
 
 
 def check_values(values, source="--key=value"):

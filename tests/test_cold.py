@@ -162,6 +162,21 @@ def test_zero_ids_or_a_content_head_for_cold_items_let_the_fused_model_rank_them
     assert torch.equal((model.id_vectors() == 0).all(1), ~model.id_trained)
 
 
+def test_adapter_dropout_keeps_the_content_path_learning(tmp_path, monkeypatch):
+    """``feature_dropout_on: adapter`` (the frozen table is never dropped; its normalisation is
+    kept): the content head still learns to rank cold items well above random, and the fused
+    model ranks warm ones as well as with dropout on the table."""
+    from recbole_tpad.quick_start import run
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), cold_item_ids="content", id_dropout=0.3)
+    table = run("TPAD", "shop-cold", config_dict=common)
+    adapter = run("TPAD", "shop-cold", config_dict=dict(common, feature_dropout_on="adapter"))
+    cold, warm = ({name: r["test_result_by_target"][part]["recall@20"]
+                   for name, r in (("table", table), ("adapter", adapter))} for part in ("cold", "warm"))
+    assert cold["adapter"] > 3 * (20 / 180), cold
+    assert warm["adapter"] > 0.8 * warm["table"], warm
+
+
 def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path, monkeypatch):
     """``cold_item_ids: content``: in evaluation a cold item's vector is the content head over its
     adapted features and a warm item's is the fusion, untouched; an item added after training

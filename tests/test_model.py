@@ -104,6 +104,48 @@ def test_adapters_map_features_to_model_space(kind):
     assert adapter(torch.randn(5, 12)).shape == (5, 8)
 
 
+def test_adapter_dropout_on_the_adapter_is_the_same_function_with_a_kept_normalisation():
+    """``feature_dropout_on: adapter``: the mlp's LayerNorm scale and shift folded into its first
+    layer, the normalised table kept: the same outputs and gradients as the plain layers; and
+    the kept table follows the features (a copy into them, a new table)."""
+    torch.manual_seed(0)
+    plain, folded = FeatureAdapter(12, 8, "mlp"), FeatureAdapter(12, 8, "mlp", dropout_on="adapter")
+    folded.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # a LayerNorm that is not the identity, so the folding is exercised
+        for adapter in (plain, folded):
+            adapter.norm.weight.copy_(torch.linspace(0.5, 2.0, 12))
+            adapter.norm.bias.copy_(torch.linspace(-1.0, 1.0, 12))
+    plain.eval(), folded.eval()
+    table = torch.randn(30, 12) * 3 + 1
+    assert torch.allclose(folded(table), plain(table), atol=1e-5)
+    plain(table).square().sum().backward()
+    folded(table).square().sum().backward()
+    for (name, p), q in zip(plain.named_parameters(), folded.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-4), name
+    kept = folded.normalised(table)
+    assert folded.normalised(table) is kept  # computed once
+    with torch.no_grad():
+        table.copy_(torch.randn(30, 12))  # a checkpoint loaded into the same buffer
+    assert torch.allclose(folded(table), plain(table), atol=1e-5)
+    longer = torch.cat([table, torch.randn(2, 12)])  # items added after training
+    assert torch.allclose(folded(longer), plain(longer), atol=1e-5)
+    # in training the dropout acts on the hidden layer only: the table is never dropped
+    folded.train()
+    assert not torch.equal(folded(table), folded(table))
+    with pytest.raises(ValueError, match="feature_dropout_on='x'"):
+        FeatureAdapter(4, 4, "mlp", dropout_on="x")
+
+
+@pytest.mark.parametrize("kind", ADAPTERS)
+def test_adapter_dropout_on_the_adapter_drops_outputs_not_the_table(kind):
+    torch.manual_seed(0)
+    adapter = FeatureAdapter(12, 8, kind, dropout=0.5, dropout_on="adapter").train()
+    out = adapter(torch.randn(40, 12))
+    assert out.shape == (40, 8)
+    if kind != "mlp":  # dropped output entries are exactly 0
+        assert (out == 0).float().mean() > 0.3
+
+
 @pytest.mark.parametrize("kind", FUSIONS)
 def test_fusions_keep_shape(kind):
     assert Fusion(8, kind)(torch.randn(5, 8), torch.randn(5, 8)).shape == (5, 8)

@@ -158,7 +158,8 @@ class TPAD(SequentialRecommender):
             # must not overwrite the dataset's own table.
             self.register_buffer("item_features", table.clone())
             self.adapter = FeatureAdapter(table.shape[1], self.dim, config["adapter"],
-                                          config["feature_dropout"], config["n_experts"])
+                                          config["feature_dropout"], config["n_experts"],
+                                          config["feature_dropout_on"] or "table")
         self.attributes = None
         # item_attributes are part of the content path: an ID-only model (use_features: False,
         # SASRecPub) ignores them, as RecBole's ID models ignore a dataset's attribute fields
