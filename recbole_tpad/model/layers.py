@@ -141,7 +141,7 @@ class FeatureAdapter(nn.Module):
         while ``features`` is the same tensor, unchanged: a copy into it (a checkpoint loaded)
         bumps its version, and a new table (items added, another device) is another tensor, so
         a kept table is never used for changed features."""
-        if features.requires_grad:
+        if features.requires_grad or features.is_inference():  # no version counter to trust
             return F.layer_norm(features, features.shape[-1:], eps=self.norm.eps)
         kept, version, table = self._normalised
         if kept is not features or version != features._version:
