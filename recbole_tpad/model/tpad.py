@@ -247,13 +247,17 @@ class TPAD(SequentialRecommender):
             items = features
             if self.use_id_embedding:
                 keep = self.id_kept()
-                items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
                 if self.cold_item_ids == "content":
+                    # the rows without an ID vector are replaced by their content head's below,
+                    # so their ID vectors need no zeroing first (the same table, one pass less)
+                    items = self.fusion(self.item_embedding.weight, features)
                     content = self.content_head(features)
                     if self.frequency_gate:
                         gate = self.item_frequency_gate().unsqueeze(1)
                         items = gate * items + (1 - gate) * content
                     items = torch.where(keep.unsqueeze(1), items, content)
+                else:
+                    items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         if self.item_dropout:
             items = F.dropout(items, self.item_dropout, self.training)
