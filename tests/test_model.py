@@ -42,6 +42,38 @@ def test_attribute_embedding_is_the_mean_of_an_items_ids_and_zero_without_any():
     assert torch.equal(layer.embeddings[0].weight.grad[0], torch.zeros(4))  # padding: no gradient
 
 
+def test_attribute_embedding_on_the_cpu_equals_embedding_bag_and_follows_its_id_tables():
+    """The CPU path (sparse pooling matrices made once) gives EmbeddingBag's values and
+    gradients, and its kept matrices follow the id tables: a checkpoint copied into them, rows
+    appended, another dtype."""
+    torch.manual_seed(0)
+    ids = [torch.randint(0, 6, (40, 1)), torch.randint(0, 9, (40, 5))]
+    ids[1][3] = 0  # an item with no category
+    layer = AttributeEmbedding(ids, [6, 9], dim=4)
+    weights = torch.randn(40, 4)
+
+    def reference():
+        return sum(embedding(table) for embedding, table in zip(layer.embeddings, layer.id_tables()))
+
+    def grads(out):
+        layer.zero_grad()
+        (out * weights[:len(out)]).sum().backward()
+        return [embedding.weight.grad.clone() for embedding in layer.embeddings]
+
+    assert torch.allclose(layer(), reference(), atol=1e-6)
+    for got, want in zip(grads(layer()), grads(reference())):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert torch.equal(layer()[3], layer.embeddings[0](ids[0][3:4])[0])  # no category: brand only
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    state["ids1"] = torch.randint(0, 9, (40, 5))
+    layer.load_state_dict(state)  # copied into the same buffers
+    assert torch.allclose(layer(), reference(), atol=1e-6)
+    layer.append([torch.tensor([[2]]), torch.tensor([[1, 3]])])
+    assert layer().shape == (41, 4) and torch.allclose(layer(), reference(), atol=1e-6)
+    layer.double()
+    assert layer().dtype == torch.float64 and torch.allclose(layer(), reference(), atol=1e-6)
+
+
 def anisotropic_features(n_per_category=60, n_categories=5, dim=24, seed=0):
     """Items whose category shows in many small directions, under a few dominant directions
     along which items differ at random (as frozen language-model vectors share a few directions

@@ -1,6 +1,8 @@
 """TPAD's building blocks: the adapter over frozen item features, the fusion with ID
 embeddings, and the three session encoders (transformer, GRU, gated GNN)."""
 
+import warnings
+
 import torch
 from recbole.model.layers import TransformerEncoder
 from torch import nn
@@ -24,6 +26,28 @@ def table_dropout(x, p, training):
         return F.dropout(x, p, True)
     keep = torch.empty(x.shape, dtype=torch.int16, device=x.device).random_() >= round(p * 32768)
     return torch.where(keep, x * (1 / (1 - p)), 0.0)
+
+
+class KeptWhileUnchanged:
+    """A value computed from a frozen tensor (a feature table, an id table), kept while that
+    tensor is the same object at the same version: a copy into it (a checkpoint loaded) bumps
+    its version, and a new table (items added, another device) is another object, so a kept
+    value is never used for changed data. Not part of any state dict: recomputed on demand."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def get(self, tensor, compute, also=()):
+        """``compute(tensor)``, or the kept value; ``also``: further facts the value depends
+        on (a dtype), compared too."""
+        if tensor.requires_grad or tensor.is_inference():  # no version counter to trust
+            return compute(tensor)
+        key = (tensor._version, *also)
+        if self.key is None or self.key[0] is not tensor or self.key[1:] != key:
+            with torch.no_grad():
+                self.value = compute(tensor)
+            self.key = (tensor, *key)
+        return self.value
 
 
 class FeatureWhitening(nn.Module):
@@ -115,7 +139,7 @@ class FeatureAdapter(nn.Module):
             self.bias = nn.Parameter(torch.zeros(n_experts, in_dim))
             self.experts = nn.Parameter(torch.randn(n_experts, in_dim, out_dim) / in_dim ** 0.5)
             self.gate = nn.Linear(in_dim, n_experts)
-        self._normalised = (None, None, None)
+        self._normalised = KeptWhileUnchanged()
 
     def forward(self, features):
         if self.dropout_on == "adapter":
@@ -137,40 +161,73 @@ class FeatureAdapter(nn.Module):
         return (weights * expert_out).sum(1)
 
     def normalised(self, features):
-        """``features`` normalised row by row (LayerNorm without its scale and shift), kept
-        while ``features`` is the same tensor, unchanged: a copy into it (a checkpoint loaded)
-        bumps its version, and a new table (items added, another device) is another tensor, so
-        a kept table is never used for changed features."""
-        if features.requires_grad or features.is_inference():  # no version counter to trust
-            return F.layer_norm(features, features.shape[-1:], eps=self.norm.eps)
-        kept, version, table = self._normalised
-        if kept is not features or version != features._version:
-            with torch.no_grad():
-                table = F.layer_norm(features, features.shape[-1:], eps=self.norm.eps)
-            self._normalised = (features, features._version, table)
-        return table
+        """``features`` normalised row by row (LayerNorm without its scale and shift), computed
+        once per table (:class:`KeptWhileUnchanged`)."""
+        return self._normalised.get(features, lambda table: F.layer_norm(
+            table, table.shape[-1:], eps=self.norm.eps))
+
+
+class _MeanPooling(torch.autograd.Function):
+    """``pooling @ table`` with the gradient ``pooling_t @ grad``: both sparse matrices made
+    once, so the backward is one sparse product (EmbeddingBag's sorts every index each step)."""
+
+    @staticmethod
+    def forward(ctx, pooling, pooling_t, table):
+        ctx.pooling_t = pooling_t
+        return pooling @ table
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None, ctx.pooling_t @ grad
+
+
+def mean_pooling_matrices(ids, size, dtype=torch.float32):
+    """``[rows, size]`` sparse (CSR) matrix whose row i averages the embeddings of the ids in
+    ``ids[i]`` (the padding id 0 left out; none: a zero row), and its transpose."""
+    present = ids > 0
+    rows, slots = present.nonzero(as_tuple=True)
+    weights = (1.0 / present.sum(1).clamp(min=1)).to(dtype)[rows]
+    with warnings.catch_warnings():  # torch: "sparse ... in beta", "invariant checks disabled"
+        warnings.simplefilter("ignore", UserWarning)
+        pooling = torch.sparse_coo_tensor(torch.stack([rows, ids[rows, slots]]), weights,
+                                          (ids.size(0), size)).coalesce()
+        return pooling.to_sparse_csr(), pooling.t().coalesce().to_sparse_csr()
 
 
 class AttributeEmbedding(nn.Module):
     """Categorical item attributes (``item_attributes``) as one vector per item: for each field
     the mean of the item's category embeddings (none: zero), summed over the fields. The id
-    tables are buffers, so a checkpoint keeps the exact attributes it was trained with."""
+    tables are buffers, so a checkpoint keeps the exact attributes it was trained with.
+
+    On the CPU the means are one sparse product per field with the pooling matrix made once per
+    id table (:func:`mean_pooling_matrices`, kept while the table is unchanged): 3x faster per
+    training step than ``EmbeddingBag`` on amazon-sports (5 against 16 ms on one thread), the same values.
+    Elsewhere ``EmbeddingBag``, whose GPU kernel needs no such help."""
 
     def __init__(self, id_tables, sizes, dim):
         super().__init__()
         # EmbeddingBag's mean leaves the padding id out and gives an empty bag zero, as the
-        # definition above, without the [items, ids, dim] intermediate: 17x faster on amazon-sports'
-        # 18k items x 15 category slots (0.18 s a step on one CPU thread before)
+        # definition above, without the [items, ids, dim] intermediate
         self.embeddings = nn.ModuleList(nn.EmbeddingBag(size, dim, mode="mean", padding_idx=0)
                                         for size in sizes)
         for k, table in enumerate(id_tables):
             self.register_buffer(f"ids{k}", table.clone())
+        self._pooling = [KeptWhileUnchanged() for _ in sizes]
 
     def id_tables(self):
         return [getattr(self, f"ids{k}") for k in range(len(self.embeddings))]
 
     def forward(self):
-        return sum(embedding(ids) for embedding, ids in zip(self.embeddings, self.id_tables()))
+        vectors = []
+        for embedding, ids, pooling in zip(self.embeddings, self.id_tables(), self._pooling):
+            table = embedding.weight
+            if table.device.type != "cpu":
+                vectors.append(embedding(ids))
+                continue
+            matrices = pooling.get(ids, lambda i: mean_pooling_matrices(i, table.size(0), table.dtype),
+                                   also=(table.dtype, table.size(0)))
+            vectors.append(_MeanPooling.apply(*matrices, table))
+        return sum(vectors)
 
     @torch.no_grad()
     def append(self, id_tables):
