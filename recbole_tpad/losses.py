@@ -208,17 +208,20 @@ class TrainingObjective:
         valid = targets > 0
         return output[valid], targets[valid]
 
-    def __call__(self, model, interaction, items=None, also=()):
+    def __call__(self, model, interaction, items=None, also=(), also_shared=None):
         """The loss; ``items``: the table the model encodes and scores with (default: its
         own); ``also``: further tables scored with the same session vectors, their losses added
-        (TPAD's content heads, ``content_head_training: auxiliary``)."""
+        (TPAD's content heads, ``content_head_training: auxiliary``); ``also_shared``: their
+        sampled negatives one set per batch (True) or as ``shared_negatives`` says (None)."""
         items = item_table(model) if items is None else items
         query, positives = self.targets_and_queries(model, interaction, items)
-        return sum(self.loss(query, positives, table) for table in (items, *also))
+        return self.loss(query, positives, items) + sum(
+            self.loss(query, positives, table, shared=also_shared) for table in also)
 
-    def loss(self, query, positives, items):
+    def loss(self, query, positives, items, shared=None):
         """The loss of session vectors ``query [N, d]`` with targets ``positives [N]`` scored
-        against ``items [n_items, d]``."""
+        against ``items [n_items, d]``; ``shared``: one negative set per batch (default:
+        ``shared_negatives``)."""
         if not self.sampled:
             logits = query @ items.t()
             if self.unseen is not None:
@@ -226,7 +229,8 @@ class TrainingObjective:
             return F.cross_entropy(logits, positives)
         candidates = self.candidates.to(query.device) if self.candidates is not None else None
         log_q = self.log_q.to(query.device) if self.log_q is not None else None
-        return sampled_softmax_loss(query, positives, items, self.n_negatives, shared=self.shared,
+        return sampled_softmax_loss(query, positives, items, self.n_negatives,
+                                    shared=self.shared if shared is None else shared,
                                     log_q=log_q, candidates=candidates)
 
 

@@ -233,6 +233,42 @@ def test_auxiliary_content_head_loss_trains_the_head_with_every_id_vector_kept(t
     assert by_target["warm"]["recall@20"] > 3 * (20 / 180), by_target["warm"]
 
 
+def test_auxiliary_loss_with_shared_negatives_draws_one_set_per_batch_for_the_content_head(
+        tmp_path, monkeypatch):
+    """``content_head_negatives: shared``: under sampled softmax the fused table keeps its set
+    of negatives per position and the content-head loss draws one set for the whole batch; the
+    head still learns to rank cold items."""
+    from recbole_tpad.quick_start import build_experiment, run
+
+    settings = dict(cold_run_settings(tmp_path, monkeypatch), cold_item_ids="content", id_dropout=0.0,
+                    content_head_training="auxiliary", content_head_negatives="shared",
+                    loss_type="SS", n_negatives=16)
+    _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(settings, epochs=1))
+    model = trainer.model.eval()  # no dropout: only the negatives are drawn
+    batch = next(iter(train)).to(model.device)
+    objective = model.training_objective
+    items, content = model.item_representations(with_content=True)
+    query, positives = objective.targets_and_queries(model, batch, items)
+    torch.manual_seed(7)
+    expected = (objective.loss(query, positives, items, shared=False)
+                + objective.loss(query, positives, content, shared=True))
+    import recbole_tpad.losses as losses
+
+    drawn, sampled = [], losses.sampled_softmax_loss
+    monkeypatch.setattr(losses, "sampled_softmax_loss", lambda *a, shared, **k: (
+        drawn.append(shared), sampled(*a, shared=shared, **k))[1])
+    torch.manual_seed(7)
+    loss = model.calculate_loss(batch)
+    assert drawn == [False, True]  # the fused table per position, the content heads per batch
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    monkeypatch.setattr(losses, "sampled_softmax_loss", sampled)
+
+    result = run("TPAD", "shop-cold", config_dict=settings)
+    assert result["test_result_by_target"]["cold"]["recall@20"] > 3 * (20 / 180)
+    with pytest.raises(ValueError, match="content_head_negatives='x'"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(settings, content_head_negatives="x"))
+
+
 def test_whitened_features_are_fit_once_kept_in_the_checkpoint_and_applied_to_added_items(
         tmp_path, monkeypatch):
     """``feature_whitening: k``: the model reads a k-wide whitened table; the transform is part

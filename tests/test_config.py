@@ -34,6 +34,7 @@ def test_values_are_literals_never_code(tmp_path):
     ("--encoder=lstm", "encoder='lstm': use one of transformer, sasrec, gru, gnn"),
     ("--fusion=foo", "fusion='foo': use one of"),
     ("--content_head_training=sometimes", "content_head_training='sometimes': use one of dropout, auxiliary"),
+    ("--content_head_negatives=all", "content_head_negatives='all': use one of same, shared"),
     ("--feature_dropout_on=hidden", "feature_dropout_on='hidden': use one of table, adapter"),
     ("--feature_whitening=0", "feature_whitening=0: give a whole number of dimensions"),
     ("--config_files=missing.yaml", "missing.yaml does not exist"),

@@ -36,6 +36,8 @@ CONTENT_PRIOR_RARITIES = (0.0, 0.25, 0.5, 1.0)
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
 CONTENT_HEAD_TRAININGS = ("dropout", "auxiliary")
+#: content_head_negatives: the auxiliary loss's sampled negatives
+CONTENT_HEAD_NEGATIVES = ("same", "shared")
 
 
 def describe_new_item_scoring(use_features, use_id_embedding, cold_item_ids, attribute_fields=(),
@@ -145,6 +147,13 @@ class TPAD(SequentialRecommender):
                              f"{CONTENT_HEAD_TRAININGS}")
         self.content_head_loss = (self.cold_item_ids == "content"
                                   and self.content_head_training == "auxiliary")
+        # content_head_negatives: the auxiliary loss's sampled negatives as the main loss's
+        # (same: a set per position under the SS recipe, which doubles the loss's cost) or one
+        # set per batch (shared: one [N, d] x [d, K] product, little more than the main loss)
+        self.content_head_negatives = config["content_head_negatives"] or "same"
+        if self.content_head_negatives not in CONTENT_HEAD_NEGATIVES:
+            raise ValueError(f"content_head_negatives={self.content_head_negatives!r}: use one of "
+                             f"{CONTENT_HEAD_NEGATIVES}")
         if (self.cold_item_ids == "content" and not self.id_dropout
                 and not self.content_head_loss):
             raise ValueError("cold_item_ids=content learns its content head from the items whose "
@@ -342,7 +351,8 @@ class TPAD(SequentialRecommender):
         # content_head_training: auxiliary: the same session vectors, targets and objective,
         # scored once against the fused table and once against the content heads'
         items, content = self.item_representations(with_content=True)
-        return self.training_objective(self, interaction, items, also=(content,))
+        shared = True if self.content_head_negatives == "shared" else None
+        return self.training_objective(self, interaction, items, also=(content,), also_shared=shared)
 
     def new_item_scoring(self):
         """How this model scores an item with no training interaction, in words."""
