@@ -35,9 +35,19 @@ CONTENT_PRIOR_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 CONTENT_PRIOR_RARITIES = (0.0, 0.25, 0.5, 1.0)
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
+#: content_head_training: how the content head learns
 CONTENT_HEAD_TRAININGS = ("dropout", "auxiliary")
 #: content_head_negatives: the auxiliary loss's sampled negatives
 CONTENT_HEAD_NEGATIVES = ("same", "shared")
+
+
+def named_setting(config, key, choices, default):
+    """``config[key]`` (``~``: ``default``), refused unless it is one of ``choices``: the check
+    :func:`recbole_tpad.config.check_values` makes for yaml and CLI input, for Python callers."""
+    value = config[key] or default
+    if value not in choices:
+        raise ValueError(f"{key}={value!r}: use one of {choices}")
+    return value
 
 
 def describe_new_item_scoring(use_features, use_id_embedding, cold_item_ids, attribute_fields=(),
@@ -125,9 +135,7 @@ class TPAD(SequentialRecommender):
 
         if self.use_id_embedding:
             self.item_embedding = nn.Embedding(self.n_items, self.dim, padding_idx=0)
-        self.cold_item_ids = config["cold_item_ids"] or "learned"
-        if self.cold_item_ids not in COLD_ITEM_IDS:
-            raise ValueError(f"cold_item_ids={self.cold_item_ids!r}: use one of {COLD_ITEM_IDS}")
+        self.cold_item_ids = named_setting(config, "cold_item_ids", COLD_ITEM_IDS, "learned")
         # id_dropout and cold_item_ids choose between an item's ID vector and its content: a
         # model with one of the two paths has nothing to choose (the ablations TPAD-ID, -content)
         fused = self.use_id_embedding and self.use_features
@@ -141,19 +149,15 @@ class TPAD(SequentialRecommender):
         # the demo that costs warm items 6% NDCG@10: 30% of the ID vectors learn nothing per
         # step). auxiliary: from a second loss of the same objective in which every item is its
         # content head's vector, so id_dropout may be 0 and the ID path trains undisturbed.
-        self.content_head_training = config["content_head_training"] or "dropout"
-        if self.content_head_training not in CONTENT_HEAD_TRAININGS:
-            raise ValueError(f"content_head_training={self.content_head_training!r}: use one of "
-                             f"{CONTENT_HEAD_TRAININGS}")
+        content_head_training = named_setting(config, "content_head_training",
+                                              CONTENT_HEAD_TRAININGS, "dropout")
         self.content_head_loss = (self.cold_item_ids == "content"
-                                  and self.content_head_training == "auxiliary")
+                                  and content_head_training == "auxiliary")
         # content_head_negatives: the auxiliary loss's sampled negatives as the main loss's
         # (same: a set per position under the SS recipe, which doubles the loss's cost) or one
         # set per batch (shared: one [N, d] x [d, K] product, little more than the main loss)
-        self.content_head_negatives = config["content_head_negatives"] or "same"
-        if self.content_head_negatives not in CONTENT_HEAD_NEGATIVES:
-            raise ValueError(f"content_head_negatives={self.content_head_negatives!r}: use one of "
-                             f"{CONTENT_HEAD_NEGATIVES}")
+        self.content_head_negatives = named_setting(config, "content_head_negatives",
+                                                    CONTENT_HEAD_NEGATIVES, "same")
         if (self.cold_item_ids == "content" and not self.id_dropout
                 and not self.content_head_loss):
             raise ValueError("cold_item_ids=content learns its content head from the items whose "
