@@ -16,7 +16,7 @@ from dataset_tools.demo import generate_demo
 from recbole_tpad.data.features import read_metadata
 from recbole_tpad.distill.pretrainer import Pretrainer, pretrain
 from recbole_tpad.distill.settings import PretrainConfigError, feature_path, pretrain_config
-from recbole_tpad.distill.sessions import training_sessions
+from recbole_tpad.distill.sessions import target_distribution, training_sessions
 from recbole_tpad.mllm.offline import ComposedMLLM
 from recbole_tpad.mllm.tiny import TinyImageTokens, build_tiny_llm
 
@@ -220,6 +220,17 @@ def test_pretraining_sessions_never_hold_valid_or_test_targets(tmp_path, demo_ro
     assert keyed and {k for k, _ in keyed} <= ids["train"]
     assert not {k for k, _ in keyed} & (ids["valid"] | ids["test"])
     assert all(len(s) >= 2 for _, s in keyed)
+
+
+def test_target_distribution_is_what_stage2_draws(image_root, tmp_path):
+    # a session drawn uniformly, then a cut: [0, 1, 2] gives 1 and 2 half its share each
+    assert np.allclose(target_distribution([[0, 1, 2], [1, 3]], 5), [0, 0.25, 0.25, 0.5, 0])
+    trainer = Pretrainer("demo", pretrain_config("demo", config_dict=settings(image_root, tmp_path)))
+    trainer.rng = np.random.default_rng(0)
+    drawn = np.bincount([t for _ in range(1500) for t in trainer.sample_sessions()[1]],
+                        minlength=len(trainer.items))
+    q = target_distribution(trainer.sessions, len(trainer.items))
+    assert 0.5 * np.abs(drawn / drawn.sum() - q).sum() < 0.05  # total variation
 
 
 def test_feature_path_is_what_feature_source_names(tmp_path):

@@ -71,11 +71,21 @@ def main(argv=None):
         f"= {__import__('math').log(config['stage2_batch']):.3f}.", ""]
     held_out = summary.get("held_out")
     if held_out:
+        pmi = held_out.get("transfer_pmi_recall@20")
+        if pmi is None:  # written before the log q correction: its one ranking is the score alone
+            held_out = {**held_out, "transfer_recall@20": float("nan"), "ratio_to_popularity": None}
+            pmi = summary["held_out"]["transfer_recall@20"]
+            lines += ["This run's held-out report predates the log q correction (below): it ranked by "
+                      "the score alone.", ""]
         lines += ["Held out (validation cases, never the test split): the next item ranked among all "
-                  f"{summary['items']} items by the Transfer-MLLM's next-item score, against popularity "
-                  "in the training sessions.", "",
-                  "| cases | Transfer-MLLM Recall@20 | popularity Recall@20 | ratio |", "|---|---|---|---|",
+                  f"{summary['items']} items by the Transfer-MLLM's estimate of p(next | session) "
+                  "(its next-item score plus log q, q being how often stage 2 drew the item as a "
+                  "target; in-batch InfoNCE learns the score minus log q), by the score alone, "
+                  "and by popularity (q).", "",
+                  "| cases | Transfer-MLLM Recall@20 | score alone | popularity Recall@20 | ratio |",
+                  "|---|---|---|---|---|",
                   f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
+                  f"{pmi:.4f} | "
                   f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} |", ""]
     lines += [f"![curves]({png.name})", ""]
     (out / f"pretrain-{args.dataset}.md").write_text("\n".join(lines))

@@ -54,10 +54,20 @@ class TransitionDistillation(nn.Module):
         head = {"zU": self.head_u, "zT": self.head_t, "zK": self.head_k}[view]
         return head(self.standardize(h))
 
+    def next_item_scores(self, session_state, item_z, log_prior=None):
+        """``[B, N]`` next-item scores of sessions against items (cosine / temperature).
+
+        Trained by in-batch InfoNCE, whose negatives are other sessions' targets (drawn with
+        the target distribution q), the score estimates log p(j | s) - log q(j) + const, a
+        pointwise mutual information (Yi et al., RecSys 2019). Ranking the whole catalogue by
+        p(j | s) therefore adds ``log_prior`` = log q(j) back."""
+        scores = F.normalize(self.session_out(session_state), dim=-1) @ \
+            F.normalize(item_z, dim=-1).t() / self.temperature
+        return scores if log_prior is None else scores + log_prior
+
     def next_item_loss(self, session_state, target_z):
         """InfoNCE over in-batch targets: the session must pick its own next item."""
-        scores = F.normalize(self.session_out(session_state), dim=-1) @ \
-            F.normalize(target_z, dim=-1).t() / self.temperature
+        scores = self.next_item_scores(session_state, target_z)
         return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
 
     def losses(self, h_t, h_k, z_k1, session_state, prefix_index, prefix_mask, target_index,

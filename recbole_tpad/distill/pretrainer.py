@@ -184,6 +184,8 @@ class Pretrainer:
 
     # ------------------------------------------------------------------ stage 2
     def sample_sessions(self):
+        """A batch of (prefix, next item): sessions drawn uniformly, a cut drawn uniformly
+        (so targets follow :func:`~recbole_tpad.distill.sessions.target_distribution`)."""
         c = self.config
         picks = self.rng.choice(len(self.sessions), size=min(c["stage2_batch"], len(self.sessions)),
                                 replace=False)
@@ -325,7 +327,8 @@ class Pretrainer:
             held_out = self.held_out_report(h_t) if h_t is not None else None
             if held_out:
                 print(f"held-out next-item Recall@20 on {held_out['cases']} validation cases: "
-                      f"Transfer-MLLM {held_out['transfer_recall@20']:.4f}, popularity "
+                      f"Transfer-MLLM {held_out['transfer_recall@20']:.4f} (score alone "
+                      f"{held_out['transfer_pmi_recall@20']:.4f}), popularity "
                       f"{held_out['popularity_recall@20']:.4f}", flush=True)
         finally:
             torch.set_num_threads(threads)
@@ -368,11 +371,16 @@ class Pretrainer:
     @torch.no_grad()
     def held_out_report(self, h_t, k=20, max_cases=2000):
         """Does the Transfer-MLLM predict next items? On the validation split's cases (never
-        the test split; the first ``max_cases``), the next item is ranked among all items by
-        the stage-2 next-item score (the prefix read as soft tokens by the transfer adapter,
-        against every item's z_T), and its Recall@``k`` is set beside that of ranking by
-        popularity in the training sessions."""
-        from recbole_tpad.distill.sessions import validation_cases
+        the test split; the first ``max_cases``), the next item is ranked among all items and
+        its Recall@``k`` is set beside that of ranking by popularity (by q, below).
+
+        The Transfer-MLLM's ranking is its estimate of p(next | prefix): the stage-2 score
+        (the prefix read as soft tokens by the transfer adapter, against every item's z_T) plus
+        log q, q being how often stage 2 drew the item as a target, because in-batch InfoNCE
+        learns the score minus log q (:meth:`TransitionDistillation.next_item_scores`). The
+        score alone (``transfer_pmi_recall@k``) is reported too. Popularity ranks by q itself, so
+        the ratio says what reading the session adds to that same prior."""
+        from recbole_tpad.distill.sessions import target_distribution, validation_cases
 
         c = self.config
         cases = [([self.index[i] for i in prefix if i in self.index], self.index.get(target))
@@ -380,24 +388,26 @@ class Pretrainer:
         cases = [(p, t) for p, t in cases if p and t is not None][:max_cases]
         if not cases:
             return None
-        counts = torch.bincount(torch.tensor([i for s in self.sessions for i in s]),
-                                minlength=len(self.items))
-        popular = set(counts.topk(min(k, len(self.items))).indices.tolist())
+        q = target_distribution(self.sessions, len(self.items))
+        q = np.maximum(q, q[q > 0].min() / 2)  # an item never drawn as a target: half the rarest
+        log_q = torch.as_tensor(np.log(q), dtype=torch.float32, device=self.device)
+        popular = set(log_q.topk(min(k, len(self.items))).indices.tolist())
         h_t = h_t.to(self.device)
-        z_t = torch.nn.functional.normalize(self.objectives.features(h_t, "zT"), dim=-1)
-        hits, batch = 0, c["encode_batch"]
+        z_t = self.objectives.features(h_t, "zT")
+        hits = {"transfer": 0, "transfer_pmi": 0}
         with self.autocast():
-            for start in range(0, len(cases), batch):
-                chunk = cases[start:start + batch]
+            for start in range(0, len(cases), c["encode_batch"]):
+                chunk = cases[start:start + c["encode_batch"]]
                 session = self.session_states([torch.tensor(p, device=self.device) for p, _ in chunk], h_t)
-                query = torch.nn.functional.normalize(self.objectives.session_out(session).float(), dim=-1)
-                top = (query @ z_t.t()).topk(min(k, len(self.items)), dim=-1).indices
-                targets = torch.tensor([t for _, t in chunk], device=self.device)
-                hits += int((top == targets.unsqueeze(1)).any(1).sum())
-        recall = hits / len(cases)
+                scores = self.objectives.next_item_scores(session.float(), z_t.float())
+                targets = torch.tensor([t for _, t in chunk], device=self.device).unsqueeze(1)
+                for name, ranked in (("transfer", scores + log_q), ("transfer_pmi", scores)):
+                    top = ranked.topk(min(k, len(self.items)), dim=-1).indices
+                    hits[name] += int((top == targets).any(1).sum())
+        recall = {f"{name}_recall@{k}": n / len(cases) for name, n in hits.items()}
         pop = sum(t in popular for _, t in cases) / len(cases)
-        return {"cases": len(cases), f"transfer_recall@{k}": recall, f"popularity_recall@{k}": pop,
-                "ratio_to_popularity": recall / pop if pop else None}
+        return {"cases": len(cases), **recall, f"popularity_recall@{k}": pop,
+                "ratio_to_popularity": recall[f"transfer_recall@{k}"] / pop if pop else None}
 
 
 def pretrain(dataset, config_file_list=None, config_dict=None, backbone=None, interrupt_at=None):

@@ -17,6 +17,8 @@ split is never read.
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from dataset_tools.atomic import read_atomic
 
 
@@ -71,6 +73,16 @@ def training_sessions(dataset_dir, name, min_length=2, with_keys=False):
         sessions = [(user, items[:-2]) for user, items in user_histories(dataset_dir, name)]
     kept = [(key, s) for key, s in sessions if len(s) >= min_length]
     return kept if with_keys else [s for _, s in kept]
+
+
+def target_distribution(sessions, n_items):
+    """``[n_items]`` probability that stage 2 draws item ``j`` as a next-item target: it picks a
+    session uniformly, then a cut uniformly among positions 1..len-1 (the pretrainer's
+    ``sample_sessions``). Sessions are lists of item rows, each of 2+ items."""
+    q = np.zeros(n_items)
+    for session in sessions:
+        np.add.at(q, session[1:], 1.0 / (len(session) - 1))
+    return q / max(len(sessions), 1)
 
 
 def validation_cases(dataset_dir, name, max_prefix=None):
