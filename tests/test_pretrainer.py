@@ -18,6 +18,7 @@ from recbole_tpad.distill.pretrainer import Pretrainer, pretrain
 from recbole_tpad.distill.settings import PretrainConfigError, feature_path, pretrain_config
 from recbole_tpad.distill.sessions import target_distribution, training_sessions
 from recbole_tpad.mllm.offline import ComposedMLLM
+from recbole_tpad.mllm.prompts import length_batches
 from recbole_tpad.mllm.tiny import TinyImageTokens, build_tiny_llm
 
 
@@ -222,15 +223,48 @@ def test_pretraining_sessions_never_hold_valid_or_test_targets(tmp_path, demo_ro
     assert all(len(s) >= 2 for _, s in keyed)
 
 
-def test_target_distribution_is_what_stage2_draws(image_root, tmp_path):
+@pytest.mark.parametrize("targets", ["last", "every"])
+def test_target_distribution_is_what_stage2_draws(image_root, tmp_path, targets):
     # a session drawn uniformly, then a cut: [0, 1, 2] gives 1 and 2 half its share each
     assert np.allclose(target_distribution([[0, 1, 2], [1, 3]], 5), [0, 0.25, 0.25, 0.5, 0])
-    trainer = Pretrainer("demo", pretrain_config("demo", config_dict=settings(image_root, tmp_path)))
+    # every item of a 2-wide window up to the cut: item 1 is a target for both cuts of [0, 1, 2]
+    assert np.allclose(target_distribution([[0, 1, 2], [1, 3]], 5, window=2), [0, 0.4, 0.2, 0.4, 0])
+    config = pretrain_config("demo", config_dict=settings(image_root, tmp_path, stage2_targets=targets))
+    trainer = Pretrainer("demo", config)
     trainer.rng = np.random.default_rng(0)
-    drawn = np.bincount([t for _ in range(1500) for t in trainer.sample_sessions()[1]],
-                        minlength=len(trainer.items))
-    q = target_distribution(trainer.sessions, len(trainer.items))
+    batches = [trainer.sample_sessions() for _ in range(1500)]
+    for prefixes, batch_targets in batches[:50]:
+        assert all(0 < len(p) <= config["max_prefix"] for p in prefixes)
+        if targets == "last":
+            assert len(batch_targets) == config["stage2_batch"]
+        else:  # a window's earlier items are targets too, given only the items before them
+            assert config["stage2_batch"] < len(batch_targets) <= config["stage2_batch"] * config["max_prefix"]
+    drawn = np.bincount([t for _, batch_targets in batches for t in batch_targets], minlength=len(trainer.items))
+    q = target_distribution(trainer.sessions, len(trainer.items), trainer.target_window())
     assert 0.5 * np.abs(drawn / drawn.sum() - q).sum() < 0.05  # total variation
+
+
+def test_items_are_read_in_length_batches_and_come_back_in_their_order(tiny_llm, image_root,
+                                                                     tmp_path):
+    assert length_batches([5, 2, 9, 2, 7], 2) == [[1, 3], [0, 4], [2]]
+    trainer = Pretrainer("demo", pretrain_config("demo", config_dict=settings(image_root, tmp_path,
+                                                                              encode_batch=4)),
+                         backbone=backbone(tiny_llm))
+    trainer._build()
+    trainer.lower = trainer.lower_state_cache().load_or_compute(4, show_progress=False)
+    rows = [5, 0, 17, 3, 9, 12, 1, 30, 8, 77, 64]
+    lengths = trainer.backbone.read_lengths(trainer.items, trainer.config["encode_prompt"])
+    assert lengths == [s.shape[0] for s in trainer.lower]  # token counts, image tokens included
+    assert len({lengths[r] for r in rows}) > 1
+    for r in rows:  # the cache holds each item's own states, whatever batch computed them
+        alone = trainer.backbone.lower_states([trainer.items[r]], trainer.config["encode_prompt"],
+                                              trainer.upto)[0]
+        assert torch.allclose(trainer.lower[r].float(), alone, atol=1e-2)
+    with torch.no_grad():
+        together = trainer.encode(rows, "transfer")
+        alone = torch.cat([trainer.encode([r], "transfer") for r in rows])
+        assert torch.allclose(together, alone, atol=1e-4)
+        assert torch.allclose(trainer.encode_all("transfer", "z_T")[rows], alone, atol=1e-4)
 
 
 def test_feature_path_is_what_feature_source_names(tmp_path):

@@ -35,7 +35,7 @@ from recbole_tpad.distill.settings import (PRETRAINER_VERSION, PretrainConfigErr
                                            feature_path, features_current, pretrain_config,
                                            work_dir_for)
 from recbole_tpad.mllm.backbone import LoraSettings
-from recbole_tpad.mllm.prompts import ItemContent, dataset_items
+from recbole_tpad.mllm.prompts import ItemContent, dataset_items, length_batches
 from recbole_tpad.runtime import peak_rss_mb, progress
 
 
@@ -150,11 +150,27 @@ class Pretrainer:
         return state.LowerStateCache(self.config["checkpoint_dir"], self.backbone,
                                      self.config["encode_prompt"], self.cache_depth, self.items)
 
+    def read_lengths(self, rows):
+        """Sort keys of how long items ``rows`` are to read (exact under the split forward)."""
+        if self.lower is not None:
+            return [self.lower[r].shape[0] for r in rows]
+        return self.backbone.read_lengths([self.items[r] for r in rows], self.config["encode_prompt"])
+
     def encode(self, rows, adapter):
-        if self.lower is None:  # no split forward: the full forward of the items' prompts
-            return self.backbone.encode([self.items[r] for r in rows], self.config["encode_prompt"], adapter)
-        return self.backbone.encode_from_lower([self.lower[r].to(self.device, torch.float32) for r in rows],
-                                               self.upto, adapter)
+        """States of items ``rows`` (in that order), in length-sorted batches of ``encode_batch``."""
+        rows = list(rows)
+        batches = length_batches(self.read_lengths(rows), self.config["encode_batch"])
+        parts = []
+        for batch in batches:
+            picked = [rows[b] for b in batch]
+            if self.lower is None:  # no split forward: the full forward of the items' prompts
+                parts.append(self.backbone.encode([self.items[r] for r in picked],
+                                                  self.config["encode_prompt"], adapter))
+            else:
+                parts.append(self.backbone.encode_from_lower(
+                    [self.lower[r].to(self.device, torch.float32) for r in picked], self.upto, adapter))
+        order = torch.tensor([b for batch in batches for b in batch], device=parts[0].device)
+        return torch.cat(parts)[torch.argsort(order)]
 
     def encode_contents(self, contents, adapter):
         """States of items outside the run's catalogue (items added after training), by the path
@@ -168,13 +184,15 @@ class Pretrainer:
             [s.to(torch.float16).to(self.device, torch.float32) for s in lower], self.upto, adapter)
 
     def encode_all(self, adapter, desc):
-        out = []
-        bs = self.config["encode_batch"] * 2
+        """Every item's state under ``adapter``, in item order."""
+        everything = range(len(self.items))
+        out = [None] * len(self.items)
         with torch.no_grad(), self.autocast():
-            for start in progress(range(0, len(self.items), bs), desc=desc,
-                                  show=self.config["show_progress"]):
-                out.append(self.encode(range(start, min(start + bs, len(self.items))), adapter))
-        return torch.cat(out).float()
+            for rows in progress(length_batches(self.read_lengths(everything), self.config["encode_batch"]),
+                                 desc=desc, show=self.config["show_progress"]):
+                for r, state in zip(rows, self.encode(rows, adapter)):
+                    out[r] = state
+        return torch.stack(out).float()
 
     def autocast(self):
         """bf16 autocast on a GPU (``precision: bf16``); nothing on fp32 runs."""
@@ -184,8 +202,10 @@ class Pretrainer:
 
     # ------------------------------------------------------------------ stage 2
     def sample_sessions(self):
-        """A batch of (prefix, next item): sessions drawn uniformly, a cut drawn uniformly
-        (so targets follow :func:`~recbole_tpad.distill.sessions.target_distribution`)."""
+        """A batch of (prefix, next item): sessions drawn uniformly, a cut drawn uniformly, the
+        window of ``max_prefix`` items before it; the cut's item is the target, and under
+        ``stage2_targets: every`` so is each later item of the window, given the ones before it
+        (targets follow :func:`~recbole_tpad.distill.sessions.target_distribution`)."""
         c = self.config
         picks = self.rng.choice(len(self.sessions), size=min(c["stage2_batch"], len(self.sessions)),
                                 replace=False)
@@ -193,9 +213,15 @@ class Pretrainer:
         for p in picks:
             session = self.sessions[p]
             cut = int(self.rng.integers(1, len(session)))
-            prefixes.append(session[max(0, cut - c["max_prefix"]):cut])
-            targets.append(session[cut])
+            start = max(0, cut - c["max_prefix"])
+            for position in range(start + 1 if c["stage2_targets"] == "every" else cut, cut + 1):
+                prefixes.append(session[start:position])
+                targets.append(session[position])
         return prefixes, targets
+
+    def target_window(self):
+        """How many positions up to a cut are targets (:func:`target_distribution`'s window)."""
+        return self.config["max_prefix"] if self.config["stage2_targets"] == "every" else 1
 
     def session_states(self, prefix_rows, h_t):
         """Transfer-MLLM over the prefix items as soft tokens (top layers, ``transfer`` adapter)."""
@@ -388,7 +414,7 @@ class Pretrainer:
         cases = [(p, t) for p, t in cases if p and t is not None][:max_cases]
         if not cases:
             return None
-        q = target_distribution(self.sessions, len(self.items))
+        q = target_distribution(self.sessions, len(self.items), self.target_window())
         q = np.maximum(q, q[q > 0].min() / 2)  # an item never drawn as a target: half the rarest
         log_q = torch.as_tensor(np.log(q), dtype=torch.float32, device=self.device)
         popular = set(log_q.topk(min(k, len(self.items))).indices.tolist())

@@ -75,14 +75,18 @@ def training_sessions(dataset_dir, name, min_length=2, with_keys=False):
     return kept if with_keys else [s for _, s in kept]
 
 
-def target_distribution(sessions, n_items):
-    """``[n_items]`` probability that stage 2 draws item ``j`` as a next-item target: it picks a
-    session uniformly, then a cut uniformly among positions 1..len-1 (the pretrainer's
-    ``sample_sessions``). Sessions are lists of item rows, each of 2+ items."""
+def target_distribution(sessions, n_items, window=1):
+    """``[n_items]`` probability that stage 2 draws item ``j`` as a next-item target (the
+    pretrainer's ``sample_sessions``): a session drawn uniformly, a cut drawn uniformly among
+    positions 1..len-1, and the targets the ``window`` positions up to the cut (1: the cut's
+    item alone). Position p is then a target for min(window, len - p) of the len - 1 cuts.
+    Sessions are lists of item rows, each of 2+ items."""
     q = np.zeros(n_items)
     for session in sessions:
-        np.add.at(q, session[1:], 1.0 / (len(session) - 1))
-    return q / max(len(sessions), 1)
+        length = len(session)
+        shares = np.minimum(window, length - np.arange(1, length)) / (length - 1)
+        np.add.at(q, session[1:], shares)
+    return q / q.sum() if q.sum() else q
 
 
 def validation_cases(dataset_dir, name, max_prefix=None):

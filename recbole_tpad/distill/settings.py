@@ -26,12 +26,14 @@ BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "che
 
 
 def result_settings(config):
-    """The settings a pretraining result depends on. ``precision: fp32`` is left out: it is
-    what every run did before the setting existed, so their work folders and features stay
-    current."""
+    """The settings a pretraining result depends on. ``precision: fp32`` and ``stage2_targets:
+    last`` are left out: they are what every run did before the settings existed, so their
+    work folders and features stay current."""
     settings = {k: v for k, v in config.items() if k not in BOOKKEEPING}
     if settings.get("precision") == "fp32":
         settings.pop("precision")
+    if settings.get("stage2_targets") == "last":  # likewise: what runs did before it existed
+        settings.pop("stage2_targets")
     return settings
 
 
@@ -138,6 +140,8 @@ def pretrain_config(dataset, config_file_list=None, config_dict=None):
 _AT_LEAST_ONE = ("stage1_batch", "stage2_batch", "encode_batch", "checkpoint_every", "lora_rank",
                  "z_dim", "estimator_hidden", "max_prefix", "threads", "gen_items")
 _AT_LEAST_ZERO = ("stage1_steps", "stage2_steps")
+#: Which items of a sampled session window stage 2 predicts (see properties/pretrain/overall.yaml).
+STAGE2_TARGETS = ("last", "every")
 _POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha")
 
 
@@ -155,6 +159,9 @@ def check_pretrain_values(config):
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise PretrainConfigError(f"{key}={value!r}: give a positive number")
+    if config.get("stage2_targets", "last") not in STAGE2_TARGETS:
+        raise PretrainConfigError(f"stage2_targets={config.get('stage2_targets')!r}: use one of "
+                                  f"{', '.join(STAGE2_TARGETS)}")
     if not 0 < config.get("mask_ratio", 0.3) < 1:
         raise PretrainConfigError(f"mask_ratio={config.get('mask_ratio')!r}: give a number between 0 and 1")
 

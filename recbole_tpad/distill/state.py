@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from recbole_tpad.distill.settings import PRETRAINER_VERSION, PretrainConfigError
+from recbole_tpad.mllm.prompts import length_batches
 from recbole_tpad.runtime import progress
 
 def items_checksum(items):
@@ -98,13 +99,15 @@ class LowerStateCache:
             if path.is_file():
                 part = torch.load(path, weights_only=True, map_location="cpu")
             else:
-                part = []
                 items = self.items[start:start + chunk]
+                part = [None] * len(items)
                 with torch.no_grad():
-                    for b in range(0, len(items), encode_batch):
-                        batch = self.backbone.lower_states(items[b:b + encode_batch],
+                    for rows in length_batches(self.backbone.read_lengths(items, self.encode_prompt),
+                                               encode_batch):
+                        batch = self.backbone.lower_states([items[r] for r in rows],
                                                            self.encode_prompt, self.upto)
-                        part += [s.to(torch.float16).cpu().clone() for s in batch]
+                        for r, s in zip(rows, batch):
+                            part[r] = s.to(torch.float16).cpu().clone()
                 tmp = path.with_suffix(".part")
                 torch.save(part, tmp)
                 tmp.replace(path)

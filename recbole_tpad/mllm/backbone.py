@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from recbole_tpad.mllm.prompts import ENCODE_PROMPT, PromptTemplate
+from recbole_tpad.mllm.prompts import ENCODE_PROMPT, PromptTemplate, read_length
 
 ADAPTERS = ("knowledge", "transfer")
 
@@ -226,6 +226,12 @@ class Backbone(ABC):
 
     def template(self, prompt):
         return prompt if isinstance(prompt, PromptTemplate) else PromptTemplate(prompt or ENCODE_PROMPT)
+
+    def read_lengths(self, items, prompt=None):
+        """How long each item's prompt is to read: the sort key of length-sorted batches
+        (:func:`~recbole_tpad.mllm.prompts.length_batches`). This default counts characters;
+        a backbone that can count its tokens cheaply does so (padding follows tokens)."""
+        return [read_length(item) for item in items]
 
     # ------------------------------------------------------------------ what the pretrainer calls
     #: A declared capability: the backbone can run its decoder in two parts (the frozen layers

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from recbole_tpad.mllm.prompts import read_length
+
 
 @dataclass
 class EncodedItems:
@@ -63,10 +65,6 @@ def _write_shard(folder, keys, vectors):
     os.replace(partial, final)
 
 
-def _length(item):
-    return len(item.text) + (200 if item.has_image() else 0)
-
-
 def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, batch_size=32,
                  shard_size=2048, threads=None, progress=True, description="encoding items"):
     """Vectors ``[len(items), hidden]`` (float32) for ``items`` (:class:`ItemContent`).
@@ -95,7 +93,8 @@ def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, bat
         if key not in known and key not in seen:
             seen.add(key)
             todo.append((item, key))
-    todo.sort(key=lambda pair: _length(pair[0]))
+    lengths = backbone.read_lengths([item for item, _ in todo], prompt)
+    todo = [todo[k] for k in sorted(range(len(todo)), key=lengths.__getitem__)]
     cached = len(items) - len(todo)
 
     previous_threads = torch.get_num_threads()
@@ -154,7 +153,7 @@ def encode_items_on_ray(backbone_spec, items, prompt=None, cache_dir="saved/item
     folder.mkdir(parents=True, exist_ok=True)
     known = _read_shards(folder)
     todo = sorted({item.content_key(): item for item in items
-                   if item.content_key() not in known}.values(), key=_length)
+                   if item.content_key() not in known}.values(), key=read_length)
     if todo:
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,

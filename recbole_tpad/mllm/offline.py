@@ -225,6 +225,16 @@ class ComposedMLLM(Backbone):
             sequences.append(torch.cat(parts))
         return sequences
 
+    def read_lengths(self, items, prompt=None):
+        """Each item's prompt length in tokens, image tokens included."""
+        template = self.template(prompt)
+        parts = [template.split(item) for item in items]
+        count = self.tokenizer([p for pair in parts for p in pair], add_special_tokens=False)["input_ids"]
+        image_tokens = getattr(self.image_encoder, "grid", 0) ** 2
+        return [max(len(count[2 * k]) + len(count[2 * k + 1]), 1)
+                + (image_tokens if self.image_encoder is not None and item.has_image() else 0)
+                for k, item in enumerate(items)]
+
     def _ids(self, text):
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return torch.tensor(ids or [self.tokenizer.eos_token_id], dtype=torch.long, device=self.device)
