@@ -1,5 +1,6 @@
 """Benchmark: the pretrainer's frozen lower-layer pass in file order against length-sorted
-batches (:func:`recbole_tpad.mllm.prompts.length_batches`), side by side, interleaved rounds.
+batches (:func:`recbole_tpad.mllm.prompts.length_batches`), sorted by the item text's characters
+or by the backbone's token count (what the pretrainer does), side by side, interleaved rounds.
 
     python -m recbole_tpad.benchmark.length_batching --dataset=amazon-sports --items=512
 
@@ -46,7 +47,9 @@ def main(argv=None):
     upto = backbone.n_layers - args.lora_top
     orders = {"file order": [list(range(s, min(s + args.batch_size, len(items))))
                              for s in range(0, len(items), args.batch_size)],
-              "length-sorted": length_batches([read_length(item) for item in items], args.batch_size)}
+              "sorted by characters": length_batches([read_length(item) for item in items], args.batch_size),
+              "sorted by tokens (the pretrainer)": length_batches(backbone.read_lengths(items, ENCODE_PROMPT),
+                                                                  args.batch_size)}
 
     def run(batches):
         tic = time.perf_counter()
