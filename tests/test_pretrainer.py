@@ -256,6 +256,7 @@ def test_items_are_read_in_length_batches_and_come_back_in_their_order(tiny_llm,
     lengths = trainer.backbone.read_lengths(trainer.items, trainer.config["encode_prompt"])
     assert lengths == [s.shape[0] for s in trainer.lower]  # token counts, image tokens included
     assert len({lengths[r] for r in rows}) > 1
+    assert trainer.backbone.read_lengths([], trainer.config["encode_prompt"]) == []  # all cached
     for r in rows:  # the cache holds each item's own states, whatever batch computed them
         alone = trainer.backbone.lower_states([trainer.items[r]], trainer.config["encode_prompt"],
                                               trainer.upto)[0]

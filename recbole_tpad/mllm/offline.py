@@ -227,6 +227,8 @@ class ComposedMLLM(Backbone):
 
     def read_lengths(self, items, prompt=None):
         """Each item's prompt length in tokens, image tokens included."""
+        if not items:  # the tokenizer refuses an empty batch
+            return []
         template = self.template(prompt)
         parts = [template.split(item) for item in items]
         count = self.tokenizer([p for pair in parts for p in pair], add_special_tokens=False)["input_ids"]
