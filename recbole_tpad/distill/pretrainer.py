@@ -160,17 +160,16 @@ class Pretrainer:
         """States of items ``rows`` (in that order), in length-sorted batches of ``encode_batch``."""
         rows = list(rows)
         batches = length_batches(self.read_lengths(rows), self.config["encode_batch"])
-        parts = []
-        for batch in batches:
-            picked = [rows[b] for b in batch]
-            if self.lower is None:  # no split forward: the full forward of the items' prompts
-                parts.append(self.backbone.encode([self.items[r] for r in picked],
-                                                  self.config["encode_prompt"], adapter))
-            else:
-                parts.append(self.backbone.encode_from_lower(
-                    [self.lower[r].to(self.device, torch.float32) for r in picked], self.upto, adapter))
+        parts = [self.encode_batch([rows[b] for b in batch], adapter) for batch in batches]
         order = torch.tensor([b for batch in batches for b in batch], device=parts[0].device)
         return torch.cat(parts)[torch.argsort(order)]
+
+    def encode_batch(self, rows, adapter):
+        """States of items ``rows`` in one padded batch."""
+        if self.lower is None:  # no split forward: the full forward of the items' prompts
+            return self.backbone.encode([self.items[r] for r in rows], self.config["encode_prompt"], adapter)
+        return self.backbone.encode_from_lower([self.lower[r].to(self.device, torch.float32) for r in rows],
+                                               self.upto, adapter)
 
     def encode_contents(self, contents, adapter):
         """States of items outside the run's catalogue (items added after training), by the path
@@ -190,7 +189,7 @@ class Pretrainer:
         with torch.no_grad(), self.autocast():
             for rows in progress(length_batches(self.read_lengths(everything), self.config["encode_batch"]),
                                  desc=desc, show=self.config["show_progress"]):
-                for r, state in zip(rows, self.encode(rows, adapter)):
+                for r, state in zip(rows, self.encode_batch(rows, adapter)):
                     out[r] = state
         return torch.stack(out).float()
 
