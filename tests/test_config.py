@@ -60,6 +60,7 @@ def test_a_config_file_with_an_unknown_key_is_refused(tmp_path):
     ({"stage1_steps": "abc"}, "stage1_steps='abc'"),
     ({"stage2_lr": -0.1}, "stage2_lr=-0.1: give a positive number"),
     ({"stage2_targets": "all"}, "stage2_targets='all': use one of last, every"),
+    ({"session_query": "mean"}, "session_query='mean': use one of state, last_item"),
 ])
 def test_impossible_pretrain_settings_are_refused_before_any_model_loads(setting, says, capsys):
     key, value = next(iter(setting.items()))

@@ -4,7 +4,7 @@ gradient to the parts only it trains; a switched-on term does."""
 import pytest
 import torch
 
-from recbole_tpad.distill.objectives import TransitionDistillation
+from recbole_tpad.distill.objectives import TransitionDistillation, last_rows
 
 HIDDEN, DIM, UNIQUE, BATCH = 12, 6, 10, 4
 
@@ -74,7 +74,7 @@ def test_in_batch_scores_plus_log_q_rank_the_whole_catalogue():
     for _ in range(400):
         c = torch.randint(contexts, (32,))
         j = torch.multinomial(p[c], 1).squeeze(1)
-        loss = objectives.next_item_loss(context_state(c), item_z(j))
+        loss = objectives.next_item_loss(objectives.query(context_state(c)), item_z(j))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -84,9 +84,38 @@ def test_in_batch_scores_plus_log_q_rank_the_whole_catalogue():
         return float(p.gather(1, top).sum(1).mean())
 
     with torch.no_grad():
-        scores = objectives.next_item_scores(context_state.weight, item_z.weight)
-        corrected = objectives.next_item_scores(context_state.weight, item_z.weight, q.log())
+        query = objectives.query(context_state.weight)
+        scores = objectives.next_item_scores(query, item_z.weight)
+        corrected = objectives.next_item_scores(query, item_z.weight, q.log())
     best = recall(p)
     assert recall(corrected) > 0.9 * best, (recall(corrected), best)
     assert recall(corrected) > recall(scores) + 0.05, (recall(corrected), recall(scores))
     assert recall(corrected) > recall(q.expand(contexts, -1)) + 0.1  # it learned the contexts
+
+
+def test_last_item_query_starts_at_the_last_items_content_and_learns_a_correction():
+    """``session_query: last_item``: before training a session asks for items like its last
+    one (cosine of z_T / temperature); the session state's correction still learns."""
+    # the last item of left-aligned, right-padded prefixes of different lengths
+    index = torch.tensor([[4, 7, 0], [2, 0, 0], [5, 6, 1]])
+    mask = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
+    assert last_rows(index, mask).tolist() == [7, 2, 1]
+    with pytest.raises(ValueError, match="session_query='mean'"):
+        TransitionDistillation(HIDDEN, DIM, session_query="mean")
+
+    torch.manual_seed(0)
+    objectives = TransitionDistillation(HIDDEN, DIM, estimator_hidden=8, session_query="last_item")
+    h_t, h_k, z_k1 = (torch.randn(UNIQUE, HIDDEN) for _ in range(3))
+    session = torch.randn(3, HIDDEN)
+    z_t = objectives.features(h_t, "zT")
+    scores = objectives.next_item_scores(objectives.query(session, z_t[last_rows(index, mask)]), z_t)
+    expected = torch.nn.functional.normalize(z_t[[7, 2, 1]], dim=-1) @ \
+        torch.nn.functional.normalize(z_t, dim=-1).t() / objectives.temperature
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert scores.argmax(1).tolist() == [7, 2, 1]  # an item is most like itself
+    with pytest.raises(ValueError, match="needs the last prefix item"):
+        objectives.query(session)
+    out = objectives.losses(h_t, h_k, z_k1, session, index, mask, torch.tensor([3, 8, 9]),
+                            use_hmie=False, use_amie=False)
+    out["next"].backward()
+    assert has_gradient(objectives.session_out) and has_gradient(objectives.head_t)

@@ -98,7 +98,8 @@ class Pretrainer:
                                            lora_layers=list(range(self.upto, self.n_layers))))
         self.backbone = backbone
         self.objectives = TransitionDistillation(backbone.hidden_size, c["z_dim"],
-                                                 c["estimator_hidden"], c["temperature"]).to(self.device)
+                                                 c["estimator_hidden"], c["temperature"],
+                                                 c["session_query"]).to(self.device)
         stage1_params = backbone.adapter_parameters("knowledge")
         if backbone.projector is not None:
             stage1_params += list(backbone.projector.parameters())
@@ -353,7 +354,8 @@ class Pretrainer:
             if held_out:
                 print(f"held-out next-item Recall@20 on {held_out['cases']} validation cases: "
                       f"Transfer-MLLM {held_out['transfer_recall@20']:.4f} (score alone "
-                      f"{held_out['transfer_pmi_recall@20']:.4f}), popularity "
+                      f"{held_out['transfer_pmi_recall@20']:.4f}; last item's z_T alone "
+                      f"{held_out['last_item_recall@20']:.4f}), popularity "
                       f"{held_out['popularity_recall@20']:.4f}", flush=True)
         finally:
             torch.set_num_threads(threads)
@@ -404,7 +406,9 @@ class Pretrainer:
         log q, q being how often stage 2 drew the item as a target, because in-batch InfoNCE
         learns the score minus log q (:meth:`TransitionDistillation.next_item_scores`). The
         score alone (``transfer_pmi_recall@k``) is reported too. Popularity ranks by q itself, so
-        the ratio says what reading the session adds to that same prior."""
+        the ratio says what reading the session adds to that same prior. ``last_item_recall@k``
+        ranks by the last prefix item's own z_T (cosine / temperature, plus log q), no session
+        state: what the Transfer-MLLM's reading of the session adds beyond that content."""
         from recbole_tpad.distill.sessions import target_distribution, validation_cases
 
         c = self.config
@@ -419,14 +423,18 @@ class Pretrainer:
         popular = set(log_q.topk(min(k, len(self.items))).indices.tolist())
         h_t = h_t.to(self.device)
         z_t = self.objectives.features(h_t, "zT")
-        hits = {"transfer": 0, "transfer_pmi": 0}
+        hits = {"transfer": 0, "transfer_pmi": 0, "last_item": 0}
         with self.autocast():
             for start in range(0, len(cases), c["encode_batch"]):
                 chunk = cases[start:start + c["encode_batch"]]
                 session = self.session_states([torch.tensor(p, device=self.device) for p, _ in chunk], h_t)
-                scores = self.objectives.next_item_scores(session.float(), z_t.float())
+                last = torch.tensor([p[-1] for p, _ in chunk], device=self.device)
+                query = self.objectives.query(session.float(), z_t[last].float())
+                scores = self.objectives.next_item_scores(query, z_t.float())
+                content = self.objectives.next_item_scores(z_t[last].float(), z_t.float(), log_q)
                 targets = torch.tensor([t for _, t in chunk], device=self.device).unsqueeze(1)
-                for name, ranked in (("transfer", scores + log_q), ("transfer_pmi", scores)):
+                for name, ranked in (("transfer", scores + log_q), ("transfer_pmi", scores),
+                                     ("last_item", content)):
                     top = ranked.topk(min(k, len(self.items)), dim=-1).indices
                     hits[name] += int((top == targets).any(1).sum())
         recall = {f"{name}_recall@{k}": n / len(cases) for name, n in hits.items()}

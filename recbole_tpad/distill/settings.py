@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from recbole_tpad.data.sources import FeatureSource
+from recbole_tpad.distill.objectives import SESSION_QUERIES
 from recbole_tpad.paths import properties_dir
 
 #: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
@@ -25,16 +26,16 @@ BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "che
                "feature_prefix", "device")
 
 
+#: Settings added after runs existed, with the value that reproduces what those runs did.
+LATER_SETTINGS = {"precision": "fp32", "stage2_targets": "last", "session_query": "state"}
+
+
 def result_settings(config):
-    """The settings a pretraining result depends on. ``precision: fp32`` and ``stage2_targets:
-    last`` are left out: they are what every run did before the settings existed, so their
-    work folders and features stay current."""
-    settings = {k: v for k, v in config.items() if k not in BOOKKEEPING}
-    if settings.get("precision") == "fp32":
-        settings.pop("precision")
-    if settings.get("stage2_targets") == "last":  # likewise: what runs did before it existed
-        settings.pop("stage2_targets")
-    return settings
+    """The settings a pretraining result depends on. A later setting at the value every run
+    had before it existed (:data:`LATER_SETTINGS`) is left out, so those runs' work folders
+    and features stay current."""
+    return {k: v for k, v in config.items()
+            if k not in BOOKKEEPING and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
 
 DEVICES = "auto | cpu | cuda | cuda:N"
@@ -162,6 +163,9 @@ def check_pretrain_values(config):
     if config.get("stage2_targets", "last") not in STAGE2_TARGETS:
         raise PretrainConfigError(f"stage2_targets={config.get('stage2_targets')!r}: use one of "
                                   f"{', '.join(STAGE2_TARGETS)}")
+    if config.get("session_query", "state") not in SESSION_QUERIES:
+        raise PretrainConfigError(f"session_query={config.get('session_query')!r}: use one of "
+                                  f"{', '.join(SESSION_QUERIES)}")
     if not 0 < config.get("mask_ratio", 0.3) < 1:
         raise PretrainConfigError(f"mask_ratio={config.get('mask_ratio')!r}: give a number between 0 and 1")
 
