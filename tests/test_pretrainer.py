@@ -16,7 +16,7 @@ from dataset_tools.demo import generate_demo
 from recbole_tpad.data.features import read_metadata
 from recbole_tpad.distill.pretrainer import Pretrainer, pretrain
 from recbole_tpad.distill.settings import PretrainConfigError, feature_path, pretrain_config
-from recbole_tpad.distill.sessions import target_distribution, training_sessions
+from recbole_tpad.distill.sessions import target_distribution, training_sessions, transition_counts
 from recbole_tpad.mllm.offline import ComposedMLLM
 from recbole_tpad.mllm.prompts import length_batches
 from recbole_tpad.mllm.tiny import TinyImageTokens, build_tiny_llm
@@ -229,6 +229,9 @@ def test_target_distribution_is_what_stage2_draws(image_root, tmp_path, targets)
     assert np.allclose(target_distribution([[0, 1, 2], [1, 3]], 5), [0, 0.25, 0.25, 0.5, 0])
     # every item of a 2-wide window up to the cut: item 1 is a target for both cuts of [0, 1, 2]
     assert np.allclose(target_distribution([[0, 1, 2], [1, 3]], 5, window=2), [0, 0.4, 0.2, 0.4, 0])
+    # the held-out report's ID baseline: how often b directly followed a
+    follows = transition_counts([[0, 1, 2], [1, 2], [2, 0]], 4).toarray()
+    assert follows.tolist() == [[0, 1, 0, 0], [0, 0, 2, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
     config = pretrain_config("demo", config_dict=settings(image_root, tmp_path, stage2_targets=targets))
     trainer = Pretrainer("demo", config)
     trainer.rng = np.random.default_rng(0)
@@ -289,6 +292,7 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path, query):
     assert held_out["cases"] >= 20
     assert held_out["transfer_recall@20"] > held_out["popularity_recall@20"], held_out
     assert 0 < held_out["last_item_recall@20"] <= 1  # the content-only ranking beside it
+    assert held_out["markov_recall@20"] > held_out["popularity_recall@20"]  # ID transitions, no content
     first = np.mean([r["next"] for r in rows[:10]])
     last = np.mean([r["next"] for r in rows[-10:]])
     if query == "state":  # chance at the start (16 sessions per batch)

@@ -82,13 +82,16 @@ def main(argv=None):
                   "(its next-item score plus log q, q being how often stage 2 drew the item as a "
                   "target; in-batch InfoNCE learns the score minus log q), by the score alone, "
                   "by the last item's own z_T (cosine / temperature plus log q: the content "
-                  "without the session state) and by popularity (q). Session query: "
+                  "without the session state) and by popularity (q); beside them, by how often "
+                  "each item followed the last one in the training sessions (ID transition "
+                  "counts, a first-order Markov chain: no content). Session query: "
                   f"`{config.get('session_query', 'state')}`.", "",
-                  "| cases | Transfer-MLLM Recall@20 | score alone | last item's z_T | popularity Recall@20 | ratio |",
-                  "|---|---|---|---|---|---|",
+                  "| cases | Transfer-MLLM Recall@20 | score alone | last item's z_T | popularity Recall@20 | ratio | ID transition counts |",
+                  "|---|---|---|---|---|---|---|",
                   f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
                   f"{pmi:.4f} | {held_out.get('last_item_recall@20', float('nan')):.4f} | "
-                  f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} |", ""]
+                  f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} | "
+                  f"{held_out.get('markov_recall@20', float('nan')):.4f} |", ""]
     lines += [f"![curves]({png.name})", ""]
     (out / f"pretrain-{args.dataset}.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -356,7 +356,8 @@ class Pretrainer:
                       f"Transfer-MLLM {held_out['transfer_recall@20']:.4f} (score alone "
                       f"{held_out['transfer_pmi_recall@20']:.4f}; last item's z_T alone "
                       f"{held_out['last_item_recall@20']:.4f}), popularity "
-                      f"{held_out['popularity_recall@20']:.4f}", flush=True)
+                      f"{held_out['popularity_recall@20']:.4f}, ID transition counts "
+                      f"{held_out['markov_recall@20']:.4f}", flush=True)
         finally:
             torch.set_num_threads(threads)
             if getattr(self, "writer", None) is not None:
@@ -408,8 +409,11 @@ class Pretrainer:
         score alone (``transfer_pmi_recall@k``) is reported too. Popularity ranks by q itself, so
         the ratio says what reading the session adds to that same prior. ``last_item_recall@k``
         ranks by the last prefix item's own z_T (cosine / temperature, plus log q), no session
-        state: what the Transfer-MLLM's reading of the session adds beyond that content."""
-        from recbole_tpad.distill.sessions import target_distribution, validation_cases
+        state: what the Transfer-MLLM's reading of the session adds beyond that content.
+        ``markov_recall@k`` ranks by how often each item followed the last prefix item in the
+        training sessions (ties by q): what memorising transitions by item ID gives, no content."""
+        from recbole_tpad.distill.sessions import (target_distribution, transition_counts,
+                                                   validation_cases)
 
         c = self.config
         cases = [([self.index[i] for i in prefix if i in self.index], self.index.get(target))
@@ -423,7 +427,8 @@ class Pretrainer:
         popular = set(log_q.topk(min(k, len(self.items))).indices.tolist())
         h_t = h_t.to(self.device)
         z_t = self.objectives.features(h_t, "zT")
-        hits = {"transfer": 0, "transfer_pmi": 0, "last_item": 0}
+        follows = transition_counts(self.sessions, len(self.items))
+        hits = {"transfer": 0, "transfer_pmi": 0, "last_item": 0, "markov": 0}
         with self.autocast():
             for start in range(0, len(cases), c["encode_batch"]):
                 chunk = cases[start:start + c["encode_batch"]]
@@ -432,9 +437,12 @@ class Pretrainer:
                 query = self.objectives.query(session.float(), z_t[last].float())
                 scores = self.objectives.next_item_scores(query, z_t.float())
                 content = self.objectives.next_item_scores(z_t[last].float(), z_t.float(), log_q)
+                # log q / 1000 only orders the items a count leaves tied (|log q| < 1000 here)
+                markov = torch.as_tensor(follows[last.tolist()].toarray(), dtype=torch.float32,
+                                         device=self.device) + log_q / 1000
                 targets = torch.tensor([t for _, t in chunk], device=self.device).unsqueeze(1)
                 for name, ranked in (("transfer", scores + log_q), ("transfer_pmi", scores),
-                                     ("last_item", content)):
+                                     ("last_item", content), ("markov", markov)):
                     top = ranked.topk(min(k, len(self.items)), dim=-1).indices
                     hits[name] += int((top == targets).any(1).sum())
         recall = {f"{name}_recall@{k}": n / len(cases) for name, n in hits.items()}

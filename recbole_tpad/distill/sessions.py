@@ -89,6 +89,17 @@ def target_distribution(sessions, n_items, window=1):
     return q / q.sum() if q.sum() else q
 
 
+def transition_counts(sessions, n_items):
+    """``[n_items, n_items]`` sparse counts of item ``b`` directly following item ``a`` in the
+    sessions (lists of item rows): the first-order Markov chain the held-out report sets beside
+    the Transfer-MLLM, i.e. what memorising the training transitions by item ID ranks."""
+    from scipy import sparse
+
+    pairs = np.array([(a, b) for session in sessions for a, b in zip(session, session[1:])],
+                     dtype=np.int64).reshape(-1, 2)
+    return sparse.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n_items, n_items))
+
+
 def validation_cases(dataset_dir, name, max_prefix=None):
     """``[(prefix items, target)]`` of the validation split, in a deterministic order: what the
     pretrainer's held-out report scores (never the test split)."""
