@@ -28,9 +28,9 @@ class TransitionDistillation(nn.Module):
     """Args:
         session_query: ``state``: the Transfer-MLLM's session state through ``session_out``;
             ``last_item``: the last prefix item's own z_T plus that, ``session_out`` starting at
-            zero, so stage 2 begins at the content similarity of the last item (which ranks
-            next items about 1.8x better than popularity on amazon-sports) and learns the
-            transition on top, instead of beginning at chance.
+            zero, so stage 2 begins at the content similarity of the last item (which on
+            amazon-sports already ranks next items above popularity) and learns the transition
+            on top, instead of beginning at chance.
     """
 
     def __init__(self, hidden, dim, estimator_hidden=128, temperature=0.1, session_query="state"):
