@@ -426,7 +426,7 @@ class Pretrainer:
         log_q = torch.as_tensor(np.log(q), dtype=torch.float32, device=self.device)
         popular = set(log_q.topk(min(k, len(self.items))).indices.tolist())
         h_t = h_t.to(self.device)
-        z_t = self.objectives.features(h_t, "zT")
+        z_t = self.objectives.features(h_t, "zT").float()
         follows = transition_counts(self.sessions, len(self.items))
         hits = {"transfer": 0, "transfer_pmi": 0, "last_item": 0, "markov": 0}
         with self.autocast():
@@ -434,9 +434,9 @@ class Pretrainer:
                 chunk = cases[start:start + c["encode_batch"]]
                 session = self.session_states([torch.tensor(p, device=self.device) for p, _ in chunk], h_t)
                 last = torch.tensor([p[-1] for p, _ in chunk], device=self.device)
-                query = self.objectives.query(session.float(), z_t[last].float())
-                scores = self.objectives.next_item_scores(query, z_t.float())
-                content = self.objectives.next_item_scores(z_t[last].float(), z_t.float(), log_q)
+                query = self.objectives.query(session.float(), z_t[last])
+                scores = self.objectives.next_item_scores(query, z_t)
+                content = self.objectives.next_item_scores(z_t[last], z_t, log_q)
                 # log q / 1000 only orders the items a count leaves tied (|log q| < 1000 here)
                 markov = torch.as_tensor(follows[last.tolist()].toarray(), dtype=torch.float32,
                                          device=self.device) + log_q / 1000
