@@ -119,3 +119,40 @@ def test_last_item_query_starts_at_the_last_items_content_and_learns_a_correctio
                             use_hmie=False, use_amie=False)
     out["next"].backward()
     assert has_gradient(objectives.session_out) and has_gradient(objectives.head_t)
+
+
+def test_the_teacher_term_aligns_z_t_with_the_teacher_and_skips_items_without_a_vector():
+    """Teacher vectors that are a hidden function of the item states: training the transfer head
+    on the teacher term alone makes each item pick its own teacher vector (loss far below chance,
+    log of the items), and the rows marked unknown take no part."""
+    torch.manual_seed(0)
+    n, teacher_dim = 64, 5
+    objectives = TransitionDistillation(HIDDEN, DIM, estimator_hidden=8, teacher_dim=teacher_dim)
+    h = torch.randn(n, HIDDEN)
+    teacher = torch.tanh(h @ torch.randn(HIDDEN, teacher_dim))
+    known = torch.ones(n, dtype=torch.bool)
+    known[:4] = False
+    z_t = lambda: objectives.head_t(objectives.standardize(h))  # noqa: E731
+    first = objectives.teacher_loss(z_t(), teacher, known).item()
+    moved = teacher.clone()
+    moved[:4] = 100.0  # unknown rows: their values do not count
+    assert objectives.teacher_loss(z_t(), moved, known).item() == pytest.approx(first)
+    optimizer = torch.optim.Adam(objectives.main_parameters(), lr=0.02)
+    for _ in range(300):
+        loss = objectives.teacher_loss(z_t(), teacher, known)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert first > 0.8 * torch.log(torch.tensor(60.0))  # about chance at the start
+    assert loss.item() < 0.5 * first, (first, loss.item())
+    assert objectives.teacher_loss(z_t(), teacher, torch.zeros(n, dtype=torch.bool)) == 0
+    with pytest.raises(ValueError, match="teacher_dim"):
+        TransitionDistillation(HIDDEN, DIM).teacher_loss(z_t(), teacher, known)
+    # through losses(): the term is there only with a teacher
+    session = torch.randn(BATCH, HIDDEN)
+    prefix = torch.randint(0, n, (BATCH, 3))
+    mask = torch.ones(BATCH, 3, dtype=torch.bool)
+    out = objectives.losses(h, h, h, session, prefix, mask, torch.arange(BATCH), teacher=teacher,
+                            teacher_known=known)
+    assert out["teacher"].item() == pytest.approx(loss.item(), rel=0.05)
+    assert "teacher" not in objectives.losses(h, h, h, session, prefix, mask, torch.arange(BATCH))

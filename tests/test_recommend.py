@@ -92,3 +92,37 @@ def test_a_checkpoint_is_refused_once_its_data_changed(demo_root, demo_features,
     test_file.write_text(test_file.read_text() + test_file.read_text().splitlines()[1] + "\n")
     with pytest.raises(CheckpointError, match="trained on other contents of dataset 'demo'"):
         Recommender.from_checkpoint(path)
+
+
+def test_a_trained_id_model_exports_its_item_vectors_as_a_teacher(checkpoints, demo_root, capsys):
+    """``python -m recbole_tpad.distill.teacher``: the checkpoint's item vectors, each under its
+    item id, for the items it trained on; a model without ID vectors and a bad file are refused."""
+    import numpy as np
+    import torch
+
+    from recbole_tpad.data.features import load_feature_table, read_metadata
+    from recbole_tpad.distill.teacher import TeacherError, item_vectors, main
+    from recbole_tpad.quick_start import load_data_and_model
+
+    assert main([f"--checkpoint={checkpoints['GRU4Rec']}"]) == 0
+    path = demo_root / "demo" / "demo.teacher-gru4rec.npy"
+    try:
+        assert "--transition_teacher=teacher-gru4rec" in capsys.readouterr().out
+        config, model, dataset, *_ = load_data_and_model(checkpoints["GRU4Rec"])
+        tokens = dataset.field2id_token[config["ITEM_ID_FIELD"]]
+        table, report = load_feature_table(path, "demo", demo_root / "demo", tokens,
+                                           missing_feature="zero")
+        found = [k for k in range(1, len(tokens)) if tokens[k] not in set(report.missing)]
+        assert len(found) > 0.9 * (len(tokens) - 1)
+        weight = model.item_embedding.weight.detach().numpy()
+        np.testing.assert_allclose(table[found], weight[found], atol=1e-6)  # each row is its item's
+        meta = read_metadata(path)
+        assert meta["producer"]["model"] == "GRU4Rec" and len(meta["producer"]["checkpoint_sha256"]) == 64
+    finally:
+        path.unlink()
+        path.with_suffix(".json").unlink()
+    with pytest.raises(TeacherError, match="no item_embedding"):
+        item_vectors(torch.nn.Linear(2, 2), "ContentKNN")
+    assert main([f"--checkpoint={demo_root / 'demo' / 'demo.item'}"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "demo.item" in error and "Traceback" not in error

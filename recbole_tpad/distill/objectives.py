@@ -31,9 +31,12 @@ class TransitionDistillation(nn.Module):
             zero, so stage 2 begins at the content similarity of the last item (which on
             amazon-sports already ranks next items above popularity) and learns the transition
             on top, instead of beginning at chance.
+        teacher_dim: the size of a collaborative teacher's item vectors
+            (:mod:`recbole_tpad.distill.teacher`), or ``None`` without one.
     """
 
-    def __init__(self, hidden, dim, estimator_hidden=128, temperature=0.1, session_query="state"):
+    def __init__(self, hidden, dim, estimator_hidden=128, temperature=0.1, session_query="state",
+                 teacher_dim=None):
         super().__init__()
         if session_query not in SESSION_QUERIES:
             raise ValueError(f"session_query={session_query!r}: use one of {', '.join(SESSION_QUERIES)}")
@@ -47,6 +50,8 @@ class TransitionDistillation(nn.Module):
         self.amie_k = InfoNCE(dim, hidden, estimator_hidden)
         self.club_item = CLUB(dim, dim, estimator_hidden)
         self.club_session = CLUB(dim, dim, estimator_hidden)
+        # the teacher's vectors -> the z_T space (linear, so the teacher's geometry carries over)
+        self.teacher_proj = nn.Linear(teacher_dim, dim, bias=False) if teacher_dim else None
         self.temperature = temperature
         # LLM states carry a few huge dimensions; the heads read them standardised with the
         # stage-1 statistics of all items (set_standardization), or not at all before that.
@@ -103,8 +108,19 @@ class TransitionDistillation(nn.Module):
         scores = self.next_item_scores(query, target_z)
         return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
 
+    def teacher_loss(self, z_t, teacher, known):
+        """InfoNCE aligning items' z_T with their teacher vectors (cosine / temperature, the
+        next-item score's form): each item must pick its own teacher vector among the batch's.
+        Only rows with a teacher vector (``known``) take part; fewer than two: zero."""
+        if self.teacher_proj is None:
+            raise ValueError("this TransitionDistillation was built without teacher_dim")
+        z_t, target = z_t[known], self.teacher_proj(teacher[known])
+        if len(z_t) < 2:
+            return z_t.new_zeros(())
+        return self.next_item_loss(z_t, target)
+
     def losses(self, h_t, h_k, z_k1, session_state, prefix_index, prefix_mask, target_index,
-               use_hmie=True, use_amie=True, lambda_keep=0.5):
+               use_hmie=True, use_amie=True, lambda_keep=0.5, teacher=None, teacher_known=None):
         """All stage-2 terms for one batch.
 
         Args:
@@ -113,12 +129,16 @@ class TransitionDistillation(nn.Module):
             session_state: ``[B, hidden]`` Transfer-MLLM states of the session prefixes.
             prefix_index, prefix_mask: ``[B, P]`` rows of each prefix's items in ``h_*``.
             target_index: ``[B]`` row of each session's next item.
+            teacher, teacher_known: ``[U, teacher_dim]`` the items' teacher vectors and ``[U]``
+                which of them have one (``None``: no teacher term).
         """
         h_t, h_k = self.standardize(h_t), self.standardize(h_k)
         z_k1 = self.standardize(z_k1)
         z_t, z_k, z_u = self.head_t(h_t), self.head_k(h_k), self.head_u(h_k)
         u_t = self.query(session_state, z_t[last_rows(prefix_index, prefix_mask)])
         out = {"next": self.next_item_loss(u_t, z_t[target_index])}
+        if teacher is not None:
+            out["teacher"] = self.teacher_loss(z_t, teacher, teacher_known)
         weights = prefix_mask.float() / prefix_mask.float().sum(1, keepdim=True).clamp(min=1)
         u_k = (z_k[prefix_index] * weights.unsqueeze(-1)).sum(1)  # pooled knowledge of the prefix
         # CLUB reads unit vectors: minimising it cannot then run away by rescaling the features

@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from torch.nn import functional as F
 
 from recbole_tpad.data.features import library_versions, write_feature_file
 from recbole_tpad.distill import state
 from recbole_tpad.distill.objectives import TransitionDistillation
 from recbole_tpad.distill.sessions import training_sessions
+from recbole_tpad.distill.teacher import load_teacher
 from recbole_tpad.distill.settings import (PRETRAINER_VERSION, PretrainConfigError,
                                            feature_path, features_current, pretrain_config,
                                            work_dir_for)
@@ -97,9 +99,17 @@ class Pretrainer:
         backbone.add_adapters(LoraSettings(rank=c["lora_rank"], alpha=c["lora_alpha"],
                                            lora_layers=list(range(self.upto, self.n_layers))))
         self.backbone = backbone
+        self.teacher = None
+        if c["transition_teacher"]:
+            vectors, known = load_teacher(c, self.data_dir, self.dataset,
+                                          [item.item_id for item in self.items])
+            self.teacher = (torch.from_numpy(vectors).to(self.device),
+                            torch.from_numpy(known).to(self.device))
         self.objectives = TransitionDistillation(backbone.hidden_size, c["z_dim"],
                                                  c["estimator_hidden"], c["temperature"],
-                                                 c["session_query"]).to(self.device)
+                                                 c["session_query"],
+                                                 None if self.teacher is None else self.teacher[0].shape[1]
+                                                 ).to(self.device)
         stage1_params = backbone.adapter_parameters("knowledge")
         if backbone.projector is not None:
             stage1_params += list(backbone.projector.parameters())
@@ -241,7 +251,7 @@ class Pretrainer:
         self.opt_club.zero_grad()
         club.backward()
         self.opt_club.step()
-        keys = ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")
+        keys = ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "teacher", "gen")
         return {"loss": loss.item(), "club_fit": club.item(),
                 **{k: out[k].item() for k in keys if k in out}}
 
@@ -263,11 +273,15 @@ class Pretrainer:
             prefix_index[b, :len(rows)] = rows
             prefix_mask[b, :len(rows)] = True
         session = self.session_states(prefix_rows, h_t)
+        teacher = (None, None) if self.teacher is None else (self.teacher[0][unique], self.teacher[1][unique])
         out = self.objectives.losses(h_t, h_k, z_k1, session, prefix_index, prefix_mask,
                                      torch.tensor([row[t] for t in targets], device=device),
                                      use_hmie=c["use_hmie"], use_amie=c["use_amie"],
-                                     lambda_keep=c["lambda_keep"])
+                                     lambda_keep=c["lambda_keep"], teacher=teacher[0],
+                                     teacher_known=teacher[1])
         loss = out["next"] + c["alpha_hmie"] * out["hmie"] + c["beta_amie"] * out["amie"]
+        if "teacher" in out:
+            loss = loss + c["teacher_weight"] * out["teacher"]
         if c["use_generation"] and c["gamma_gen"] > 0:
             chosen = self.rng.choice(unique, size=min(c["gen_items"], len(unique)), replace=False)
             pairs = [masked_span(self.items[i], self.rng, c["mask_ratio"]) for i in chosen]
@@ -357,7 +371,9 @@ class Pretrainer:
                       f"{held_out['transfer_pmi_recall@20']:.4f}; last item's z_T alone "
                       f"{held_out['last_item_recall@20']:.4f}), popularity "
                       f"{held_out['popularity_recall@20']:.4f}, ID transition counts "
-                      f"{held_out['markov_recall@20']:.4f}", flush=True)
+                      f"{held_out['markov_recall@20']:.4f}"
+                      + (f", the teacher's last item {held_out['teacher_recall@20']:.4f}"
+                         if "teacher_recall@20" in held_out else ""), flush=True)
         finally:
             torch.set_num_threads(threads)
             if getattr(self, "writer", None) is not None:
@@ -411,7 +427,9 @@ class Pretrainer:
         ranks by the last prefix item's own z_T (cosine / temperature, plus log q), no session
         state: what the Transfer-MLLM's reading of the session adds beyond that content.
         ``markov_recall@k`` ranks by how often each item followed the last prefix item in the
-        training sessions (ties by q): what memorising transitions by item ID gives, no content."""
+        training sessions (ties by q): what memorising transitions by item ID gives, no content.
+        With a ``transition_teacher``, ``teacher_recall@k`` ranks by the last prefix item's
+        teacher vector, as ``last_item`` by its z_T: what the teacher offers to learn."""
         from recbole_tpad.distill.sessions import (target_distribution, transition_counts,
                                                    validation_cases)
 
@@ -429,6 +447,10 @@ class Pretrainer:
         z_t = self.objectives.features(h_t, "zT").float()
         follows = transition_counts(self.sessions, len(self.items))
         hits = {"transfer": 0, "transfer_pmi": 0, "last_item": 0, "markov": 0}
+        teacher = None
+        if self.teacher is not None:
+            teacher = F.normalize(self.teacher[0].float(), dim=-1)
+            hits["teacher"] = 0
         with self.autocast():
             for start in range(0, len(cases), c["encode_batch"]):
                 chunk = cases[start:start + c["encode_batch"]]
@@ -441,8 +463,11 @@ class Pretrainer:
                 markov = torch.as_tensor(follows[last.tolist()].toarray(), dtype=torch.float32,
                                          device=self.device) + log_q / 1000
                 targets = torch.tensor([t for _, t in chunk], device=self.device).unsqueeze(1)
-                for name, ranked in (("transfer", scores + log_q), ("transfer_pmi", scores),
-                                     ("last_item", content), ("markov", markov)):
+                rankings = [("transfer", scores + log_q), ("transfer_pmi", scores),
+                            ("last_item", content), ("markov", markov)]
+                if teacher is not None:
+                    rankings.append(("teacher", self.objectives.next_item_scores(teacher[last], teacher, log_q)))
+                for name, ranked in rankings:
                     top = ranked.topk(min(k, len(self.items)), dim=-1).indices
                     hits[name] += int((top == targets).any(1).sum())
         recall = {f"{name}_recall@{k}": n / len(cases) for name, n in hits.items()}

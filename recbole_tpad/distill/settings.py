@@ -27,7 +27,8 @@ BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "che
 
 
 #: Settings added after runs existed, with the value that reproduces what those runs did.
-LATER_SETTINGS = {"precision": "fp32", "stage2_targets": "last", "session_query": "state"}
+LATER_SETTINGS = {"precision": "fp32", "stage2_targets": "last", "session_query": "state",
+                  "transition_teacher": None, "teacher_weight": 1.0}
 
 
 def result_settings(config):
@@ -84,11 +85,16 @@ def pretrain_keys():
 
 
 def work_dir_for(dataset, config, data_dir):
-    """A run's work folder: one per (pretrainer version, result settings, dataset contents)."""
+    """A run's work folder: one per (pretrainer version, result settings, dataset contents and,
+    with a ``transition_teacher``, the teacher's vectors)."""
     from dataset_tools.atomic import dataset_checksum
+    from recbole_tpad.distill.teacher import teacher_checksum
 
-    key = json.dumps([PRETRAINER_VERSION, result_settings(config),
-                      dataset_checksum(data_dir, dataset)], sort_keys=True, default=str)
+    parts = [PRETRAINER_VERSION, result_settings(config), dataset_checksum(data_dir, dataset)]
+    teacher = teacher_checksum(config, data_dir, dataset)
+    if teacher:  # absent without one, so older runs keep their folders
+        parts.append(teacher)
+    key = json.dumps(parts, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return Path(config["checkpoint_dir"]).resolve() / "pretrain" / f"{dataset}-{digest}"
 
@@ -143,7 +149,7 @@ _AT_LEAST_ONE = ("stage1_batch", "stage2_batch", "encode_batch", "checkpoint_eve
 _AT_LEAST_ZERO = ("stage1_steps", "stage2_steps")
 #: Which items of a sampled session window stage 2 predicts (see properties/pretrain/overall.yaml).
 STAGE2_TARGETS = ("last", "every")
-_POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha")
+_POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha", "teacher_weight")
 
 
 def check_pretrain_values(config):
@@ -166,6 +172,11 @@ def check_pretrain_values(config):
     if config.get("session_query", "state") not in SESSION_QUERIES:
         raise PretrainConfigError(f"session_query={config.get('session_query')!r}: use one of "
                                   f"{', '.join(SESSION_QUERIES)}")
+    teacher = config.get("transition_teacher")
+    if teacher is not None and not (isinstance(teacher, str) and teacher.startswith("teacher-")):
+        raise PretrainConfigError(f"transition_teacher={teacher!r}: give the feature source name of "
+                                  "a teacher file (teacher-<model>, written by python -m "
+                                  "recbole_tpad.distill.teacher), or leave it null")
     if not 0 < config.get("mask_ratio", 0.3) < 1:
         raise PretrainConfigError(f"mask_ratio={config.get('mask_ratio')!r}: give a number between 0 and 1")
 
