@@ -395,6 +395,14 @@ def test_a_transition_teacher_is_learned_keys_the_work_folder_and_is_checked(tin
         held_out = json.loads((work / "summary.json").read_text())["held_out"]
         # the teacher's own ranking beside the others (measured 0.60, popularity 0.27)
         assert held_out["teacher_recall@20"] > held_out["popularity_recall@20"], held_out
+        # the results report names the teacher and sets its column beside the others
+        from recbole_tpad.benchmark.pretrain_report import main as report
+
+        assert report(["--dataset=demo", f"--out={tmp_path / 'results'}"]
+                      + [f"--{k}={v}" for k, v in values.items()]) == 0
+        text = (tmp_path / "results" / "pretrain-demo.md").read_text()
+        assert "Transition teacher: `teacher-test`" in text and "| stage 2 teacher |" in text
+        assert f"{held_out['teacher_recall@20']:.4f} |" in text.splitlines()[-3]
         without = pretrain_config("demo", config_dict={**values, "transition_teacher": None})
         assert work_dir_for("demo", without, data_dir) != work
         assert features_current("demo", config, data_dir)

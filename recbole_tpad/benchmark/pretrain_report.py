@@ -66,10 +66,12 @@ def main(argv=None):
         "| curve | first tenth | last tenth |", "|---|---|---|",
         f"| stage 1 generation loss | {_mean(s1, 'gen', 'first'):.3f} | {_mean(s1, 'gen', 'last'):.3f} |",
         *[f"| stage 2 {key} | {_mean(s2, key, 'first'):.3f} | {_mean(s2, key, 'last'):.3f} |"
-          for key in ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "gen")],
+          for key in ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "teacher", "gen")
+          if any(key in r for r in s2)],
         "", f"Chance level of the next-item loss: log(batch) = log({config['stage2_batch']}) "
         f"= {__import__('math').log(config['stage2_batch']):.3f}.", ""]
     held_out = summary.get("held_out")
+    teacher = config.get("transition_teacher")
     if held_out:
         pmi = held_out.get("transfer_pmi_recall@20")
         if pmi is None:  # written before the log q correction: its one ranking is the score alone
@@ -85,13 +87,18 @@ def main(argv=None):
                   "without the session state) and by popularity (q); beside them, by how often "
                   "each item followed the last one in the training sessions (ID transition "
                   "counts, a first-order Markov chain: no content). Session query: "
-                  f"`{config.get('session_query', 'state')}`.", "",
-                  "| cases | Transfer-MLLM Recall@20 | score alone | last item's z_T | popularity Recall@20 | ratio | ID transition counts |",
-                  "|---|---|---|---|---|---|---|",
+                  f"`{config.get('session_query', 'state')}`."
+                  + (f" Transition teacher: `{config['transition_teacher']}`; its column ranks by the "
+                     "last item's teacher vector (cosine / temperature plus log q)."
+                     if teacher else ""), "",
+                  "| cases | Transfer-MLLM Recall@20 | score alone | last item's z_T | popularity Recall@20 | ratio | ID transition counts |"
+                  + (" teacher's last item |" if teacher else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if teacher else ""),
                   f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
                   f"{pmi:.4f} | {held_out.get('last_item_recall@20', float('nan')):.4f} | "
                   f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} | "
-                  f"{held_out.get('markov_recall@20', float('nan')):.4f} |", ""]
+                  f"{held_out.get('markov_recall@20', float('nan')):.4f} |"
+                  + (f" {held_out.get('teacher_recall@20', float('nan')):.4f} |" if teacher else ""), ""]
     lines += [f"![curves]({png.name})", ""]
     (out / f"pretrain-{args.dataset}.md").write_text("\n".join(lines))
     print("\n".join(lines))
