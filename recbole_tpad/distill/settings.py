@@ -172,8 +172,10 @@ def check_pretrain_values(config):
     if config.get("session_query", "state") not in SESSION_QUERIES:
         raise PretrainConfigError(f"session_query={config.get('session_query')!r}: use one of "
                                   f"{', '.join(SESSION_QUERIES)}")
+    from recbole_tpad.distill.teacher import TEACHER_PREFIX
+
     teacher = config.get("transition_teacher")
-    if teacher is not None and not (isinstance(teacher, str) and teacher.startswith("teacher-")):
+    if teacher is not None and not (isinstance(teacher, str) and teacher.startswith(TEACHER_PREFIX + "-")):
         raise PretrainConfigError(f"transition_teacher={teacher!r}: give the feature source name of "
                                   "a teacher file (teacher-<model>, written by python -m "
                                   "recbole_tpad.distill.teacher), or leave it null")

@@ -3,8 +3,8 @@
 On amazon-sports the Transfer-MLLM learns the items' content similarity in stage 2, not their
 transitions (its held-out next-item Recall@20 equals the last item's content alone), while the
 item vectors of a trained SASRec rank next items from the last item's vector alone at 2.8x
-popularity and a map from the frozen content states reaches them (README, "Collaborative
-teacher"). So ``transition_teacher: teacher-<model>`` gives stage 2 those vectors as a second
+popularity, and a map from the frozen content states to those vectors keeps most of that
+(2.3x; README, "A collaborative teacher"). So ``transition_teacher: teacher-<model>`` gives stage 2 those vectors as a second
 transition signal: z_T is aligned with them by InfoNCE
 (:meth:`~recbole_tpad.distill.objectives.TransitionDistillation.teacher_loss`) and AMIE
 carries what z_T learns into z_U, as it carries the session transitions.
