@@ -18,7 +18,6 @@ teacher's contents and a re-trained teacher makes its features stale.
 """
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -32,14 +31,6 @@ TEACHER_PREFIX = "teacher"
 
 class TeacherError(PretrainConfigError):
     """A checkpoint that cannot serve as a teacher, or a teacher file that is missing or unusable."""
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def item_vectors(model, name):
@@ -59,6 +50,7 @@ def export_teacher(checkpoint, name=None):
     from recbole_tpad.data.features import write_feature_file
     from recbole_tpad.data.sources import FeatureSource, dataset_folder
     from recbole_tpad.evaluation import training_item_counts, training_prefixes
+    from recbole_tpad.mllm.offline import file_sha256
     from recbole_tpad.quick_start import load_data_and_model
 
     checkpoint = Path(checkpoint)
@@ -76,16 +68,16 @@ def export_teacher(checkpoint, name=None):
     data_dir = dataset_folder(config)
     path = FeatureSource(name).path(data_dir, config["dataset"])
     producer = {"name": "id-model-teacher", "model": config["model"], "checkpoint": str(checkpoint),
-                "checkpoint_sha256": _sha256(checkpoint), "seed": config["seed"],
+                "checkpoint_sha256": file_sha256(checkpoint), "seed": config["seed"],
                 "items_without_training_interactions": len(tokens) - 1 - len(trained)}
     write_feature_file(path, vectors[trained], [tokens[k] for k in trained], config["dataset"],
                        data_dir, producer)
     return path
 
 
-def teacher_path(config, data_dir, dataset):
-    """The teacher file of pretrain settings ``config`` (``None`` without a teacher); a missing
-    or unusable one is refused with the command that makes it."""
+def teacher_file(config, data_dir, dataset):
+    """``(path, metadata)`` of the teacher file of pretrain settings ``config`` (``None``
+    without a teacher); a missing or unusable one is refused with the command that makes it."""
     from recbole_tpad.data.features import FeatureFileError, read_metadata
     from recbole_tpad.data.sources import FeatureSource
 
@@ -99,19 +91,16 @@ def teacher_path(config, data_dir, dataset):
                            f"write its item vectors: python -m recbole_tpad.distill.teacher "
                            f"--checkpoint=saved/<run>.pth")
     try:
-        read_metadata(path)
+        return path, read_metadata(path)
     except FeatureFileError as error:
         raise TeacherError(f"transition_teacher={name}: {error}") from None
-    return path
 
 
 def teacher_checksum(config, data_dir, dataset):
     """The teacher file's array checksum (``None`` without a teacher): part of the work
     folder's key, so features made with another teacher are never taken as current."""
-    from recbole_tpad.data.features import read_metadata
-
-    path = teacher_path(config, data_dir, dataset)
-    return None if path is None else read_metadata(path)["array_sha256"]
+    found = teacher_file(config, data_dir, dataset)
+    return None if found is None else found[1]["array_sha256"]
 
 
 def load_teacher(config, data_dir, dataset, item_ids):
@@ -119,7 +108,7 @@ def load_teacher(config, data_dir, dataset, item_ids):
     item order); items the teacher has no vector for are zero and not known."""
     from recbole_tpad.data.features import load_feature_table
 
-    path = teacher_path(config, data_dir, dataset)
+    path, _ = teacher_file(config, data_dir, dataset)
     table, report = load_feature_table(path, dataset, data_dir, ["[PAD]"] + list(item_ids),
                                        missing_feature="zero")
     known = np.ones(len(item_ids), dtype=bool)
