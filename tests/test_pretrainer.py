@@ -416,3 +416,23 @@ def test_a_transition_teacher_is_learned_keys_the_work_folder_and_is_checked(tin
         pretrain("demo", config_dict=values, backbone=backbone(tiny_llm))
     with pytest.raises(PretrainConfigError, match="teacher-<model>"):
         pretrain_config("demo", config_dict={**values, "transition_teacher": "sasrec"})
+
+
+def test_the_transition_teacher_is_written_on_first_use_and_teaches(tiny_llm, image_root, tmp_path):
+    """``transition_teacher: teacher-transitions``: no ID model and no command first; the
+    pretrainer writes the file, and its held-out ranking (the last item's vector) beats popularity."""
+    data_dir = image_root / "demo"
+    written = data_dir / "demo.teacher-transitions.npy"
+    values = settings(image_root, tmp_path, stage1_steps=2, stage2_steps=4, checkpoint_every=4,
+                      transition_teacher="teacher-transitions")
+    try:
+        pretrain("demo", config_dict=values, backbone=backbone(tiny_llm))
+        assert written.is_file()
+        from recbole_tpad.distill.settings import work_dir_for
+
+        work = work_dir_for("demo", pretrain_config("demo", config_dict=values), data_dir)
+        held_out = json.loads((work / "summary.json").read_text())["held_out"]
+        assert held_out["teacher_recall@20"] > 1.5 * held_out["popularity_recall@20"], held_out
+    finally:
+        for path in (written, written.with_suffix(".json")):
+            path.unlink(missing_ok=True)
