@@ -38,7 +38,8 @@ TEACHER_PREFIX = "teacher"
 #: The teacher made from the training sessions alone (:func:`export_transition_teacher`).
 TRANSITION_TEACHER = f"{TEACHER_PREFIX}-transitions"
 #: Its settings: co-occurrence window (items after an item), weight decay per step of distance,
-#: vector size. Chosen on held-out last items of the training sessions, not on the valid split.
+#: vector size. Chosen on held-out last items of the training sessions, not on the valid split
+#: (the smallest size within noise of the best; README, "The transition teacher").
 TRANSITION_SETTINGS = {"window": 5, "decay": 0.7, "dim": 64}
 
 
