@@ -94,7 +94,8 @@ def transition_vectors(sessions, n_items, window=5, decay=0.7, dim=64, seed=0):
     rows, time order): items ``k`` apart (``k <= window``) co-occur with weight ``decay ** (k - 1)``
     in both directions; the positive PMI of those counts (context frequencies smoothed by the
     power 0.75) is factorised by truncated SVD and each item's vector is ``U sqrt(S)``. ``d`` is
-    ``dim`` or less on a small catalogue. Items in no co-occurrence are zero and not known.
+    ``dim`` or less on a small catalogue. Items with no positive-PMI co-occurrence are zero and
+    not known.
     Deterministic for a seed (start vector and each column's sign fixed)."""
     from scipy import sparse
     from scipy.sparse.linalg import svds
