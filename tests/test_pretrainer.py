@@ -58,6 +58,10 @@ def test_tiny_pretrain_writes_feature_files_that_tpad_trains_on(tiny_llm, image_
         assert meta["producer"]["config"]["stage2_steps"] == 6 and meta["n_items"] == 128
         assert np.isfinite(array).all() and array.std(0).mean() > 0
     assert np.load(paths["zU"]).shape == (128, 128) and np.load(paths["zK"]).shape == (128, 64)
+    # the defaults (issue 13): the last item's query and the transition teacher, written on first use
+    made_with = read_metadata(paths["zU"])["producer"]["config"]
+    assert made_with["session_query"] == "last_item" and made_with["transition_teacher"] == "teacher-transitions"
+    assert (image_root / "demo" / "demo.teacher-transitions.npy").is_file()
     work = next((tmp_path / "saved" / "pretrain").glob("demo-*"))
     assert (work / "curves.png").stat().st_size > 10_000 and list((work / "tensorboard").iterdir())
 

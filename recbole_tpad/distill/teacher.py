@@ -155,7 +155,7 @@ def export_transition_teacher(data_dir, dataset, window=None, decay=None, dim=No
     vectors, known = transition_vectors([[row[i] for i in s] for s in sessions], len(tokens), **settings)
     if not known.any():
         raise TeacherError(f"{dataset}: its training sessions have no two items together, so there "
-                           "are no transitions to teach")
+                           "are no transitions to teach; pretrain without a teacher: --transition_teacher=None")
     path = FeatureSource(TRANSITION_TEACHER).path(Path(data_dir), dataset)
     producer = {"name": "transition-teacher", **settings, "sessions": len(sessions),
                 "items_without_transitions": int((~known).sum())}
