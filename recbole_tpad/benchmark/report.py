@@ -83,10 +83,16 @@ def main_table(groups, metrics):
 
 
 def verdict(a_runs, b_runs, metric="ndcg@10"):
+    """:func:`verdict_values` of two rows' runs."""
+    return verdict_values([r["test_result"].get(metric) for r in a_runs],
+                          [r["test_result"].get(metric) for r in b_runs])
+
+
+def verdict_values(a_values, b_values):
     """In words: a win, a loss or a tie (a difference under 2 std of either row), or not
     decided when either row has a single seed."""
-    a, a_std = mean_std([r["test_result"].get(metric) for r in a_runs])
-    b, b_std = mean_std([r["test_result"].get(metric) for r in b_runs])
+    a, a_std = mean_std(a_values)
+    b, b_std = mean_std(b_values)
     if a_std is None or b_std is None:
         return "one seed on a side: not decided"
     spread = 2 * max(a_std, b_std)

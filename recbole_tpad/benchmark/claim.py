@@ -1,0 +1,267 @@
+"""Whether a claim holds: one model's runs against a baseline's, over seeds, each row read with
+the model's own scores and with the content prior chosen on validation, and the verdict in
+words (ratio of the means, the 2-std rule, an absolute floor).
+
+The runs come from ``compare`` (``results/runs/<D>/*.json``, one per seed); the content-prior
+figures from ``benchmark.content_prior`` (``results/content-prior-*.json``), matched to their run
+by checkpoint file, so a row's "+ prior" line uses the same seeds as its own line and nothing is
+chosen here: the prior's weight was chosen on validation, and these are the test figures at it.
+
+    python -m recbole_tpad.benchmark.claim --name=amazon-sports-eprotocol \\
+        --row "SASRecPub-SS=results/runs/amazon-sports/cpu/SASRecPub-SS-eprotocol*.json" \\
+        --row "TPAD-zU-SS-default=results/runs/amazon-sports/TPAD-zU-SS-default-eprotocol*.json" \\
+        --priors "results/content-prior-amazon-sports-eprotocol-*.json" \\
+        --baseline=SASRecPub-SS --claim=TPAD-zU-SS-default --ratio=1.10 --floor=0.0355
+
+Writes ``results/claim-<name>.md``, ``.json`` and ``.png`` (every seed as a dot, the mean as a
+bar, std as a whisker).
+"""
+
+import argparse
+import glob
+import json
+import math
+import sys
+from pathlib import Path
+
+from recbole_tpad.benchmark import write_results
+from recbole_tpad.benchmark.report import mean_std, verdict_values
+
+#: (slice, metric) pairs of the table, in its column order.
+COLUMNS = (("all", "ndcg@10"), ("all", "recall@20"), ("tail", "ndcg@10"), ("head", "ndcg@10"))
+PRIOR = " + content prior"
+
+
+class ClaimError(ValueError):
+    """Input that cannot make a claim table; the message names the file or argument."""
+
+
+def _checkpoint_key(path):
+    """The unit folder and file name of a checkpoint: the same run whichever disk it was on."""
+    return "/".join(Path(path).parts[-2:]) if path else None
+
+
+def _slices(result_by_target, fallback):
+    """``{slice: {metric: value}}`` with NaN (no such case) as None."""
+    out = {}
+    for name in ("all", "tail", "head"):
+        part = (result_by_target or {}).get(name) or (fallback if name == "all" else {})
+        out[name] = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                     for k, v in part.items()}
+    return out
+
+
+def load_run(path):
+    """A ``compare`` run file -> ``{"file", "seed", "checkpoint", "slices", "machine", ...}``."""
+    try:
+        run = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ClaimError(f"{path}: not a readable run file ({error})") from None
+    if "test_result" not in run or "seed" not in run:
+        raise ClaimError(f"{path}: no 'test_result' or 'seed': give the run files that "
+                         "`python -m recbole_tpad.benchmark.compare` writes under results/runs/")
+    return {"file": str(path), "seed": run["seed"], "model": run.get("model"),
+            "checkpoint": _checkpoint_key(run.get("saved_model_file")),
+            "slices": _slices(run.get("test_result_by_target"), run["test_result"]),
+            "machine": run.get("machine"), "epochs": run.get("epochs_run"),
+            "stopped_by": run.get("stopped_by")}
+
+
+def load_prior(path):
+    """A ``content_prior`` file -> ``{"file", "checkpoint", "weight", "rarity", "slices"}``: the
+    test figures at the weight chosen on validation."""
+    try:
+        prior = json.loads(Path(path).read_text())
+        weight, rarity = prior["chosen_weight"], prior.get("chosen_rarity", 0.0)
+        # files from before content_prior_rarity key their figures by the weight alone
+        test = prior["test"][f"{weight:g}/{rarity:g}" if "chosen_rarity" in prior else str(float(weight))]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ClaimError(f"{path}: not a content-prior file with the test figures at its chosen "
+                         f"weight ({type(error).__name__}: {error}); give the .json that "
+                         "`python -m recbole_tpad.benchmark.content_prior` writes") from None
+    return {"file": str(path), "checkpoint": _checkpoint_key(prior.get("checkpoint")),
+            "weight": weight, "rarity": rarity, "slices": _slices(test, None)}
+
+
+def parse_row(text):
+    """``"LABEL=PATTERN[,PATTERN...]"`` -> ``(label, [run files])``, sorted, at least one."""
+    label, sep, patterns = text.partition("=")
+    if not sep or not label.strip() or not patterns.strip():
+        raise ClaimError(f"--row {text!r}: write LABEL=GLOB[,GLOB...], e.g. "
+                         "'SASRecPub-SS=results/runs/amazon-sports/SASRecPub-SS-*.json'")
+    files = sorted({f for p in patterns.split(",") for f in glob.glob(p.strip())})
+    if not files:
+        raise ClaimError(f"--row {text!r}: no file matches {patterns!r}")
+    return label.strip(), files
+
+
+def build_rows(row_specs, prior_files):
+    """``{label: [run]}`` and ``{label + PRIOR: [run with the prior's slices]}``; a row's seeds
+    must differ, and a "+ prior" row exists only when every run of its row has a prior file."""
+    priors = {}
+    for path in prior_files:
+        prior = load_prior(path)
+        if prior["checkpoint"] in priors:
+            raise ClaimError(f"{path} and {priors[prior['checkpoint']]['file']}: two content-prior "
+                             f"files for one checkpoint ({prior['checkpoint']}): keep one")
+        priors[prior["checkpoint"]] = prior
+    rows, missing = {}, {}
+    for label, files in row_specs:
+        if label in rows:
+            raise ClaimError(f"--row {label}: given twice")
+        runs = sorted((load_run(f) for f in files), key=lambda r: r["seed"])
+        seeds = {}
+        for run in runs:
+            if run["seed"] in seeds:
+                raise ClaimError(f"{label}: {run['file']} and {seeds[run['seed']]} are both seed "
+                                 f"{run['seed']}: a row's runs must be different seeds")
+            seeds[run["seed"]] = run["file"]
+        rows[label] = runs
+        matched = [dict(run, slices=priors[run["checkpoint"]]["slices"],
+                        prior=priors[run["checkpoint"]]) for run in runs if run["checkpoint"] in priors]
+        if matched and len(matched) == len(runs):
+            rows[label + PRIOR] = matched
+        elif matched:
+            missing[label] = [r["file"] for r in runs if r["checkpoint"] not in priors]
+    return rows, missing
+
+
+def values(runs, part="all", metric="ndcg@10"):
+    return [r["slices"][part].get(metric) for r in runs]
+
+
+def fmt(runs, part, metric):
+    mean, std = mean_std(values(runs, part, metric))
+    if mean is None:
+        return "-"
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+
+def judge(rows, claim, baseline, ratio, floor, metric="ndcg@10"):
+    """Lines of the verdict: for the own scores and for the prior, where both rows have them."""
+    lines = []
+    for suffix in ("", PRIOR):
+        a, b = rows.get(claim + suffix), rows.get(baseline + suffix)
+        if not a or not b:
+            continue
+        a_mean = mean_std(values(a, metric=metric))[0]
+        b_mean = mean_std(values(b, metric=metric))[0]
+        met = [f"{a_mean / b_mean:.3f}x" + (f" (target {ratio:g}x: {'met' if a_mean >= ratio * b_mean else 'not met'})"
+                                              if ratio else "")]
+        if floor:
+            met.append(f"{'above' if a_mean > floor else 'not above'} {floor:g}")
+        met.append(verdict_values(values(a, metric=metric), values(b, metric=metric)))
+        lines.append(f"- **{claim + suffix}** ({len(a)} seed(s), {a_mean:.4f}) against "
+                     f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test {metric}: "
+                     + "; ".join(met) + ".")
+    return lines
+
+
+def wrap(label, width=14):
+    """A row label over several lines, broken after its hyphens, for the chart's x axis."""
+    lines, line = [], ""
+    for part in label.replace(PRIOR, "").split("-"):
+        piece = part if not line else "-" + part
+        if line and len(line) + len(piece) > width:
+            lines.append(line + "-")
+            line = part
+        else:
+            line += piece
+    return "\n".join(lines + [line] + (["+ prior"] if label.endswith(PRIOR) else []))
+
+
+def plot(rows, path, title, marks=(), metric="ndcg@10"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(labels)), 4))
+    for k, label in enumerate(labels):
+        points = [v for v in values(rows[label], metric=metric) if v is not None]
+        mean, std = mean_std(points)
+        ax.bar(k, mean, color=f"C{k // 2}", alpha=0.45 if label.endswith(PRIOR) else 0.8)
+        if std is not None:
+            ax.errorbar(k, mean, yerr=std, color="black", capsize=4)
+        ax.plot([k] * len(points), points, "k.", ms=6)
+    for k, (at, text) in enumerate(marks):
+        ax.axhline(at, color="black", lw=0.8, ls=("--", ":")[k % 2], label=text)
+    if marks:
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels([wrap(label) for label in labels], fontsize=8)
+    ax.set_ylabel(f"test {metric.upper().replace('@', '@')}")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="the table's name: results/claim-<name>.md")
+    parser.add_argument("--row", action="append", required=True, metavar="LABEL=GLOB[,GLOB]",
+                        help="a row: its run files (one per seed); repeat for each row")
+    parser.add_argument("--priors", default="", help="content-prior files (globs, comma-separated)")
+    parser.add_argument("--baseline", required=True, help="the row to beat (a --row label)")
+    parser.add_argument("--claim", required=True, help="the row that claims (a --row label)")
+    parser.add_argument("--ratio", type=float, default=None, help="claim >= RATIO x baseline")
+    parser.add_argument("--floor", type=float, default=None, help="claim above FLOOR")
+    parser.add_argument("--out", default="results")
+    args = parser.parse_args(argv)
+    try:
+        specs = [parse_row(text) for text in args.row]
+        for name in (args.baseline, args.claim):
+            if name not in [label for label, _ in specs]:
+                raise ClaimError(f"--baseline/--claim {name!r}: not a --row label "
+                                 f"({', '.join(label for label, _ in specs)})")
+        prior_files = sorted({f for p in args.priors.split(",") if p.strip() for f in glob.glob(p.strip())})
+        rows, missing = build_rows(specs, prior_files)
+    except ClaimError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    header = ("| row | seeds | NDCG@10 | Recall@20 | tail NDCG@10 | head NDCG@10 | prior (weight, rarity) "
+              "| machine |\n|---|---|---|---|---|---|---|---|")
+    table = []
+    for label, runs in rows.items():
+        chosen = ", ".join(f"{r['prior']['weight']:g}/{r['prior']['rarity']:g}" for r in runs) if "prior" in runs[0] else "-"
+        machines = sorted({r["machine"] or "?" for r in runs})
+        table.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
+                     + " | ".join(fmt(runs, p, m) for p, m in COLUMNS)
+                     + f" | {chosen} | {'; '.join(machines)} |")
+    command = "python -m recbole_tpad.benchmark.claim " + " ".join(
+        f"'{a}'" if " " in a else a for a in (argv if argv is not None else sys.argv[1:]))
+    lines = [f"# Claim: {args.claim} against {args.baseline} ({args.name})", "",
+             f"Command: `{command}`", "",
+             "Test split; mean ± std over seeds (std of the seeds given; none for one seed). A '+ content "
+             "prior' row is the same checkpoints ranked with the content prior whose weight and rarity "
+             "were chosen on validation (`benchmark.content_prior`).", "", header] + table
+    lines += ["", "Verdict (a gap under 2 std of either row is a tie; one seed on a side decides nothing):", ""]
+    lines += judge(rows, args.claim, args.baseline, args.ratio, args.floor) or ["- nothing to compare"]
+    for label, files in missing.items():
+        lines.append(f"- {label}: no '+ content prior' row, no content-prior file for {', '.join(files)}")
+    stem = f"claim-{args.name}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    marks = [(args.floor, f"floor {args.floor:g}")] if args.floor else []
+    if args.ratio:
+        for suffix in (PRIOR, ""):
+            if rows.get(args.baseline + suffix):
+                target = args.ratio * mean_std(values(rows[args.baseline + suffix]))[0]
+                marks.append((target, f"{args.ratio:g} x {args.baseline + suffix} ({target:.4f})"))
+                break
+    plot(rows, out / f"{stem}.png", f"{args.name}: {args.claim} against {args.baseline}", marks)
+    lines += ["", f"![test NDCG@10 by row]({stem}.png)"]
+    report = write_results(out, stem, "\n".join(lines), {
+        "command": command, "claim": args.claim, "baseline": args.baseline, "ratio": args.ratio,
+        "floor": args.floor, "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
+                                              for r in runs] for label, runs in rows.items()},
+        "missing_priors": missing})
+    print(report.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""benchmark.claim: a claim's rows over seeds, matched content-prior figures, the verdict."""
+
+import json
+
+import pytest
+
+from recbole_tpad.benchmark import claim
+
+
+def write_run(folder, name, seed, ndcg, tail=0.01, checkpoint=None):
+    part = {"ndcg@10": ndcg, "recall@20": 2 * ndcg}
+    run = {"model": name, "seed": seed, "test_result": dict(part), "machine": "test box",
+           "saved_model_file": checkpoint or f"/disk/saved/{name}-s{seed}/{name}.pth",
+           "test_result_by_target": {"all": part, "tail": {"ndcg@10": tail, "recall@20": 2 * tail},
+                                     "head": {"ndcg@10": 3 * ndcg, "recall@20": float("nan")}}}
+    path = folder / f"{name}-s{seed}.json"
+    path.write_text(json.dumps(run))
+    return path
+
+
+def write_prior(folder, name, seed, ndcg, weight=4.0, rarity=0.0, disk="/other"):
+    part = {"ndcg@10": ndcg, "recall@20": 2 * ndcg}
+    prior = {"checkpoint": f"{disk}/saved/{name}-s{seed}/{name}.pth", "chosen_weight": weight,
+             "chosen_rarity": rarity, "test": {"0/0": {}, f"{weight:g}/{rarity:g}": {
+                 "all": part, "tail": part, "head": part}}}
+    path = folder / f"content-prior-{name}-s{seed}.json"
+    path.write_text(json.dumps(prior))
+    return path
+
+
+def run_claim(tmp_path, *extra):
+    out = tmp_path / "out"
+    code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A",
+                       f"--row=B={tmp_path}/B-*.json", f"--row=A={tmp_path}/A-*.json",
+                       f"--priors={tmp_path}/content-prior-*.json", *extra])
+    return code, out
+
+
+def test_a_clear_win_over_three_seeds_with_matched_priors(tmp_path):
+    for seed, (a, b) in zip((2020, 2021, 2022), ((0.040, 0.030), (0.041, 0.031), (0.042, 0.030))):
+        write_run(tmp_path, "A", seed, a)
+        write_run(tmp_path, "B", seed, b)
+        # the prior was computed on another disk: matched by unit folder and file name
+        write_prior(tmp_path, "A", seed, a + 0.004)
+        write_prior(tmp_path, "B", seed, b + 0.001)
+    code, out = run_claim(tmp_path, "--ratio=1.1", "--floor=0.035")
+    assert code == 0
+    report = (out / "claim-t.md").read_text()
+    assert "| A | 2020, 2021, 2022 | 0.0410 ± 0.0010 |" in report
+    assert "| A + content prior | 2020, 2021, 2022 | 0.0450 ± 0.0010 |" in report
+    verdicts = [line for line in report.splitlines() if line.startswith("- **")]
+    assert len(verdicts) == 2
+    assert "target 1.1x: met" in verdicts[0] and "better by more than 2 std" in verdicts[0]
+    assert "above 0.035" in verdicts[1] and "better by more than 2 std" in verdicts[1]
+    data = json.loads((out / "claim-t.json").read_text())
+    assert [r["seed"] for r in data["rows"]["A + content prior"]] == [2020, 2021, 2022]
+    assert (out / "claim-t.png").stat().st_size > 0
+
+
+def test_a_gap_within_two_std_is_a_tie_and_a_short_ratio_is_not_met(tmp_path):
+    for seed, (a, b) in zip((1, 2, 3), ((0.033, 0.030), (0.030, 0.034), (0.036, 0.032))):
+        write_run(tmp_path, "A", seed, a)
+        write_run(tmp_path, "B", seed, b)
+    code, out = run_claim(tmp_path, "--ratio=1.1", "--floor=0.0355")
+    report = (out / "claim-t.md").read_text()
+    assert code == 0 and "a tie" in report and "not met" in report and "not above 0.0355" in report
+    assert "+ content prior |" not in report
+
+
+def test_one_seed_decides_nothing_and_a_row_missing_a_prior_says_which(tmp_path):
+    write_run(tmp_path, "A", 1, 0.05)
+    write_run(tmp_path, "B", 1, 0.03)
+    write_run(tmp_path, "B", 2, 0.031)
+    write_prior(tmp_path, "B", 1, 0.035)
+    code, out = run_claim(tmp_path)
+    report = (out / "claim-t.md").read_text()
+    assert code == 0 and "one seed on a side: not decided" in report
+    assert "B + content prior |" not in report
+    assert "no content-prior file for" in report and "B-s2.json" in report
+
+
+def test_two_runs_of_one_seed_in_a_row_are_refused_naming_both(tmp_path, capsys):
+    write_run(tmp_path, "A", 7, 0.04)
+    write_run(tmp_path, "B", 7, 0.03)
+    (tmp_path / "A-copy.json").write_text((tmp_path / "A-s7.json").read_text())
+    code, _ = run_claim(tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "A-s7.json" in err and "A-copy.json" in err and "seed 7" in err
+
+
+def test_bad_files_and_labels_get_errors_that_name_them(tmp_path, capsys):
+    write_run(tmp_path, "A", 1, 0.04)
+    write_run(tmp_path, "B", 1, 0.03)
+    bad = tmp_path / "content-prior-broken.json"
+    bad.write_text(json.dumps({"checkpoint": "x.pth", "chosen_weight": 4.0}))
+    code, _ = run_claim(tmp_path)
+    assert code == 2 and "content-prior-broken.json" in capsys.readouterr().err
+    bad.unlink()
+    (tmp_path / "B-s9.json").write_text("{not json")
+    code, _ = run_claim(tmp_path)
+    assert code == 2 and "B-s9.json" in capsys.readouterr().err
+    code = claim.main(["--name=t", f"--out={tmp_path}", "--baseline=C", "--claim=A",
+                       f"--row=A={tmp_path}/A-*.json"])
+    assert code == 2 and "'C'" in capsys.readouterr().err
+    code = claim.main(["--name=t", f"--out={tmp_path}", "--baseline=A", "--claim=A",
+                       f"--row=A={tmp_path}/nothing-*.json"])
+    assert code == 2 and "no file matches" in capsys.readouterr().err
+
+
+def test_old_prior_files_key_their_figures_by_weight_alone(tmp_path):
+    path = tmp_path / "old.json"
+    part = {"ndcg@10": 0.035, "recall@20": 0.08}
+    path.write_text(json.dumps({"checkpoint": "/a/u/m.pth", "chosen_weight": 4.0,
+                                "test": {"0.0": {}, "4.0": {"all": part, "tail": part, "head": part}}}))
+    prior = claim.load_prior(path)
+    assert (prior["weight"], prior["rarity"], prior["checkpoint"]) == (4.0, 0.0, "u/m.pth")
+    assert prior["slices"]["all"]["ndcg@10"] == pytest.approx(0.035)
+
+
+def test_chart_labels_break_after_hyphens():
+    assert claim.wrap("TPAD-zU-SS-default + content prior") == "TPAD-zU-SS-\ndefault\n+ prior"
+    assert claim.wrap("SASRec") == "SASRec"
