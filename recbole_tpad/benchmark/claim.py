@@ -21,6 +21,7 @@ import argparse
 import glob
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -231,8 +232,8 @@ def main(argv=None):
         table.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
                      + " | ".join(fmt(runs, p, m) for p, m in COLUMNS)
                      + f" | {chosen} | {'; '.join(machines)} |")
-    command = "python -m recbole_tpad.benchmark.claim " + " ".join(
-        f"'{a}'" if " " in a else a for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m recbole_tpad.benchmark.claim " + shlex.join(
+        argv if argv is not None else sys.argv[1:])
     lines = [f"# Claim: {args.claim} against {args.baseline} ({args.name})", "",
              f"Command: `{command}`", "",
              "Test split; mean ± std over seeds (std of the seeds given; none for one seed). A '+ content "
