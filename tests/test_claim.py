@@ -120,3 +120,38 @@ def test_old_prior_files_key_their_figures_by_weight_alone(tmp_path):
 def test_chart_labels_break_after_hyphens():
     assert claim.wrap("TPAD-zU-SS-default + content prior") == "TPAD-zU-SS-\ndefault\n+ prior"
     assert claim.wrap("SASRec") == "SASRec"
+
+
+def write_grid_prior(folder, name, seed, grid, chosen):
+    """A content-prior file whose validation grid is ``{(weight, rarity): (all, tail)}``."""
+    def part(all_, tail):
+        return {"all": {"ndcg@10": all_, "recall@20": 0.1}, "tail": {"ndcg@10": tail, "recall@20": 0.02},
+                "head": {"ndcg@10": 0.1, "recall@20": 0.2}}
+    prior = {"checkpoint": f"/x/saved/{name}-s{seed}/{name}.pth", "chosen_weight": chosen[0],
+             "chosen_rarity": chosen[1], "valid": [{"weight": w, "rarity": r, "valid": part(*v)}
+                                                   for (w, r), v in grid.items()],
+             "test": {f"{chosen[0]:g}/{chosen[1]:g}": part(*grid[chosen])}}
+    (folder / f"content-prior-{name}-s{seed}.json").write_text(json.dumps(prior))
+
+
+def test_tail_at_equal_accuracy_reads_the_validation_grids_averaged_over_seeds(tmp_path):
+    for seed in (1, 2):
+        write_run(tmp_path, "A", seed, 0.04)
+        write_run(tmp_path, "B", seed, 0.03)
+        shift = 0.001 * seed
+        # B's best all-case point is 0.041 + shift (mean 0.0425): A's points at or above it count
+        write_grid_prior(tmp_path, "B", seed, {(0, 0): (0.040, 0.010), (4, 0): (0.041 + shift, 0.012),
+                                               (8, 1): (0.038, 0.030)}, (4, 0))
+        write_grid_prior(tmp_path, "A", seed, {(0, 0): (0.042, 0.008), (2, 0): (0.045, 0.010),
+                                               (4, 1): (0.043 + shift, 0.020), (8, 1): (0.040, 0.040)},
+                         (2, 0))
+    code, out = run_claim(tmp_path)
+    report = (out / "claim-t.md").read_text()
+    assert code == 0 and "at least 0.0425" in report
+    assert "- A + content prior: tail ndcg@10 0.0200 at weight 4, rarity 1 (all 0.0445)" in report
+    assert "- B + content prior: tail ndcg@10 0.0120 at weight 4, rarity 0 (all 0.0425)" in report
+    assert (out / "claim-t-tradeoff.png").stat().st_size > 0
+    rows, _ = claim.build_rows([("A", sorted(tmp_path.glob("A-*.json")))],
+                               sorted(tmp_path.glob("content-prior-A-*.json")))
+    assert claim.validation_front(rows["A" + claim.PRIOR])[2] == (4, 1, pytest.approx(0.0445),
+                                                                   pytest.approx(0.020))

@@ -80,8 +80,10 @@ def load_prior(path):
         raise ClaimError(f"{path}: not a content-prior file with the test figures at its chosen "
                          f"weight ({type(error).__name__}: {error}); give the .json that "
                          "`python -m recbole_tpad.benchmark.content_prior` writes") from None
+    grid = {(row["weight"], row.get("rarity", 0.0)): _slices(row["valid"], None)
+            for row in prior.get("valid", []) if isinstance(row, dict) and "valid" in row}
     return {"file": str(path), "checkpoint": _checkpoint_key(prior.get("checkpoint")),
-            "weight": weight, "rarity": rarity, "slices": _slices(test, None)}
+            "weight": weight, "rarity": rarity, "slices": _slices(test, None), "grid": grid}
 
 
 def parse_row(text):
@@ -171,6 +173,74 @@ def wrap(label, width=14):
     return "\n".join(lines + [line] + (["+ prior"] if label.endswith(PRIOR) else []))
 
 
+def validation_front(runs, metric="ndcg@10"):
+    """``[(weight, rarity, all, tail)]``: the validation scores of every content-prior grid point
+    that each of the runs tried, averaged over the runs (seeds), in grid order."""
+    grids = [run["prior"]["grid"] for run in runs]
+    points = [key for key in grids[0] if all(key in grid for grid in grids[1:])]
+    return [(w, r, mean_std([g[(w, r)]["all"].get(metric) for g in grids])[0],
+             mean_std([g[(w, r)]["tail"].get(metric) for g in grids])[0]) for w, r in points]
+
+
+def tail_at_equal_accuracy(rows, claim, baseline, metric="ndcg@10"):
+    """``(lines, bar)``: on validation, each row's best tail score among its grid points whose all-case
+    score is at least the baseline's best (its chosen point): the trade-off at equal accuracy.
+    Validation only: nothing here reads or chooses on the test split."""
+    a, b = rows.get(claim + PRIOR), rows.get(baseline + PRIOR)
+    if not a or not b:
+        return [], None
+    fronts = {label: validation_front(runs, metric) for label, runs in ((claim, a), (baseline, b))}
+    if not fronts[claim] or not fronts[baseline]:
+        return [], None  # prior files without their validation grid
+    bar = max(point[2] for point in fronts[baseline])
+    lines = [f"On validation, the tail at equal accuracy (all-case {metric} at least {bar:.4f}, the "
+             f"baseline's best point; every grid point each seed tried, averaged over seeds):", ""]
+    for label, front in fronts.items():
+        eligible = [p for p in front if p[2] >= bar]
+        if eligible:
+            w, r, whole, tail = max(eligible, key=lambda p: p[3])
+            lines.append(f"- {label} + content prior: tail {metric} {tail:.4f} at weight {w:g}, "
+                         f"rarity {r:g} (all {whole:.4f})")
+        else:
+            lines.append(f"- {label} + content prior: no grid point reaches {bar:.4f}")
+    return lines, bar
+
+
+def plot_front(rows, path, title, bar=None, metric="ndcg@10"):
+    """Validation all-case against tail-case score of every content-prior grid point, one
+    colour per row (mean over its seeds): the trade-off each model offers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    drawn = 0
+    for k, (label, runs) in enumerate(rows.items()):
+        if not label.endswith(PRIOR):
+            continue
+        front = validation_front(runs, metric)
+        ax.plot([p[2] for p in front], [p[3] for p in front], "o", color=f"C{k // 2}",
+                label=f"{label.replace(PRIOR, '')} ({len(runs)} seed(s))", alpha=0.8)
+        chosen = [p for p in front if (p[0], p[1]) == (runs[0]["prior"]["weight"], runs[0]["prior"]["rarity"])]
+        if chosen:
+            ax.plot(chosen[0][2], chosen[0][3], "*", ms=14, color=f"C{k // 2}", mec="black")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    if bar is not None:
+        ax.axvline(bar, color="black", lw=0.8, ls="--", label=f"the baseline's best ({bar:.4f})")
+    ax.set_xlabel(f"validation {metric}, all cases")
+    ax.set_ylabel(f"validation {metric}, tail cases")
+    ax.set_title(title + "\n(every content-prior weight and rarity; star: chosen)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot(rows, path, title, marks=(), metric="ndcg@10"):
     import matplotlib
 
@@ -255,6 +325,9 @@ def main(argv=None):
                 break
     plot(rows, out / f"{stem}.png", f"{args.name}: {args.claim} against {args.baseline}", marks)
     lines += ["", f"![test NDCG@10 by row]({stem}.png)"]
+    front, bar = tail_at_equal_accuracy(rows, args.claim, args.baseline)
+    if front and plot_front(rows, out / f"{stem}-tradeoff.png", f"{args.name}: all against tail cases", bar):
+        lines += [""] + front + ["", f"![validation trade-off]({stem}-tradeoff.png)"]
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "claim": args.claim, "baseline": args.baseline, "ratio": args.ratio,
         "floor": args.floor, "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
