@@ -14,7 +14,9 @@ chosen here: the prior's weight was chosen on validation, and these are the test
         --baseline=SASRecPub-SS --claim=TPAD-zU-SS-default --ratio=1.10 --floor=0.0355
 
 Writes ``results/claim-<name>.md``, ``.json`` and ``.png`` (every seed as a dot, the mean as a
-bar, std as a whisker).
+bar, std as a whisker), and, where the prior files hold their validation grids,
+``claim-<name>-tradeoff.png``: the all-case against the tail-case score of every weight and
+rarity on validation, the trade-off each model offers.
 """
 
 import argparse
@@ -69,8 +71,9 @@ def load_run(path):
 
 
 def load_prior(path):
-    """A ``content_prior`` file -> ``{"file", "checkpoint", "weight", "rarity", "slices"}``: the
-    test figures at the weight chosen on validation."""
+    """A ``content_prior`` file -> ``{"file", "checkpoint", "weight", "rarity", "slices", "grid"}``:
+    the test figures at the weight chosen on validation, and the validation figures of every
+    grid point (``{(weight, rarity): slices}``)."""
     try:
         prior = json.loads(Path(path).read_text())
         weight, rarity = prior["chosen_weight"], prior.get("chosen_rarity", 0.0)
