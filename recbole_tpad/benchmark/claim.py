@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import write_results
-from recbole_tpad.benchmark.report import mean_std, verdict_values
+from recbole_tpad.benchmark.report import cell, mean_std, verdict_values
 
 #: (slice, metric) pairs of the table, in its column order.
 COLUMNS = (("all", "ndcg@10"), ("all", "recall@20"), ("tail", "ndcg@10"), ("head", "ndcg@10"))
@@ -136,13 +136,6 @@ def values(runs, part="all", metric="ndcg@10"):
     return [r["slices"][part].get(metric) for r in runs]
 
 
-def fmt(runs, part, metric):
-    mean, std = mean_std(values(runs, part, metric))
-    if mean is None:
-        return "-"
-    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
-
-
 def judge(rows, claim, baseline, ratio, floor, metric="ndcg@10"):
     """Lines of the verdict: for the own scores and for the prior, where both rows have them."""
     lines = []
@@ -150,13 +143,13 @@ def judge(rows, claim, baseline, ratio, floor, metric="ndcg@10"):
         a, b = rows.get(claim + suffix), rows.get(baseline + suffix)
         if not a or not b:
             continue
-        a_mean = mean_std(values(a, metric=metric))[0]
-        b_mean = mean_std(values(b, metric=metric))[0]
+        a_values, b_values = values(a, metric=metric), values(b, metric=metric)
+        a_mean, b_mean = mean_std(a_values)[0], mean_std(b_values)[0]
         met = [f"{a_mean / b_mean:.3f}x" + (f" (target {ratio:g}x: {'met' if a_mean >= ratio * b_mean else 'not met'})"
                                               if ratio else "")]
         if floor:
             met.append(f"{'above' if a_mean > floor else 'not above'} {floor:g}")
-        met.append(verdict_values(values(a, metric=metric), values(b, metric=metric)))
+        met.append(verdict_values(a_values, b_values))
         lines.append(f"- **{claim + suffix}** ({len(a)} seed(s), {a_mean:.4f}) against "
                      f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test {metric}: "
                      + "; ".join(met) + ".")
@@ -265,7 +258,7 @@ def plot(rows, path, title, marks=(), metric="ndcg@10"):
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels([wrap(label) for label in labels], fontsize=8)
-    ax.set_ylabel(f"test {metric.upper().replace('@', '@')}")
+    ax.set_ylabel(f"test {metric.upper()}")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -303,7 +296,7 @@ def main(argv=None):
         chosen = ", ".join(f"{r['prior']['weight']:g}/{r['prior']['rarity']:g}" for r in runs) if "prior" in runs[0] else "-"
         machines = sorted({r["machine"] or "?" for r in runs})
         table.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
-                     + " | ".join(fmt(runs, p, m) for p, m in COLUMNS)
+                     + " | ".join(cell(values(runs, p, m)) for p, m in COLUMNS)
                      + f" | {chosen} | {'; '.join(machines)} |")
     command = "python -m recbole_tpad.benchmark.claim " + shlex.join(
         argv if argv is not None else sys.argv[1:])
