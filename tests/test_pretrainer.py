@@ -106,6 +106,16 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     for view, path in resumed.items():
         assert np.allclose(np.load(path), expected[view], atol=1e-5), view
     work = next((tmp_path / "b" / "pretrain").glob("demo-*"))
+    # the report does not call a resumed call's time the run's total
+    from recbole_tpad.benchmark.pretrain_report import main as report
+
+    resumed_at = json.loads((work / "summary.json").read_text())["resumed_at"]
+    assert resumed_at.startswith("stage2 step "), resumed_at
+    assert report(["--dataset=demo", f"--out={tmp_path / 'results'}"]
+                  + [f"--{k}={v}" for k, v in config.items()]) == 0
+    text = (tmp_path / "results" / "pretrain-demo.md").read_text()
+    assert "| **this call** |" in text and f"resumed the run at {resumed_at}" in text
+    assert "| **total** |" not in text
     import torch
 
     log = torch.load(work / "checkpoint.pt", weights_only=True)["log"]
@@ -406,6 +416,7 @@ def test_a_transition_teacher_is_learned_keys_the_work_folder_and_is_checked(tin
                       + [f"--{k}={v}" for k, v in values.items()]) == 0
         text = (tmp_path / "results" / "pretrain-demo.md").read_text()
         assert "Transition teacher: `teacher-test`" in text and "| stage 2 teacher |" in text
+        assert "| **total** |" in text and "resumed the run" not in text  # one uninterrupted call
         assert f"{held_out['teacher_recall@20']:.4f} |" in text.splitlines()[-3]
         without = pretrain_config("demo", config_dict={**values, "transition_teacher": None})
         assert work_dir_for("demo", without, data_dir) != work

@@ -50,6 +50,7 @@ def main(argv=None):
     png = out / f"pretrain-{args.dataset}.png"
     shutil.copy(work / "curves.png", png)
     minutes = summary["seconds_this_call"] / 60
+    resumed = summary.get("resumed_at")  # a resumed call timed only its own part
     lines = [
         f"# TPAD pretraining on {args.dataset}", "",
         f"Command: `python run_recbole_tpad.py --stage=pretrain --dataset={args.dataset}"
@@ -61,7 +62,10 @@ def main(argv=None):
         "| part | seconds |", "|---|---|",
         *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in
           ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s") if k in summary],
-        f"| **total** | **{summary['seconds_this_call']:.0f}** ({minutes:.1f} min) |", "",
+        f"| **{'this call' if resumed else 'total'}** | **{summary['seconds_this_call']:.0f}** "
+        f"({minutes:.1f} min) |", "",
+        *([f"This call resumed the run at {resumed} from its checkpoint: the times above are this "
+           "call's alone; the earlier calls' are not in them.", ""] if resumed else []),
         f"Peak memory (process RSS): {summary['peak_rss_mb']:.0f} MB.", "",
         "| curve | first tenth | last tenth |", "|---|---|---|",
         f"| stage 1 generation loss | {_mean(s1, 'gen', 'first'):.3f} | {_mean(s1, 'gen', 'last'):.3f} |",

@@ -322,6 +322,7 @@ class Pretrainer:
         try:
             self._build()
             stage, step = self.load_checkpoint()
+            resumed_at = None if stage is None else f"{stage} step {step}"
             self.writer = SummaryWriter(str(self.work_dir / "tensorboard"))
             order = ["stage1", "stage2", "done"]
             if stage is None:
@@ -380,7 +381,7 @@ class Pretrainer:
                 self.writer.close()
         state.plot_curves(self.log_rows, self.work_dir / "curves.png")
         summary = {"dataset": self.dataset, "items": len(self.items), "sessions": len(self.sessions),
-                   "seconds_this_call": time.time() - started, **timings,
+                   "seconds_this_call": time.time() - started, "resumed_at": resumed_at, **timings,
                    "peak_rss_mb": peak_rss_mb(), "threads": c["threads"],
                    "held_out": held_out,
                    "features": {k: str(v) for k, v in paths.items()}, "work_dir": str(self.work_dir),
