@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,6 +97,7 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     straight = pretrain("demo", config_dict=settings(image_root, tmp_path / "a"),
                         backbone=backbone(tiny_llm))
     expected = {v: np.load(p) for v, p in straight.items()}
+    straight_work = Path(read_metadata(straight["zU"])["producer"]["work_dir"])  # maybe an earlier test's
     for path in straight.values():  # else run b finds them current (same settings and data) and returns
         path.unlink()
     config = settings(image_root, tmp_path / "b")
@@ -106,16 +108,29 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     for view, path in resumed.items():
         assert np.allclose(np.load(path), expected[view], atol=1e-5), view
     work = next((tmp_path / "b" / "pretrain").glob("demo-*"))
-    # the report does not call a resumed call's time the run's total
+    # the checkpoint kept the run's clock: the summary and report give every call's time, not
+    # only the last call's (which resumed in stage 2 and ran no stage-1 step)
     from recbole_tpad.benchmark.pretrain_report import main as report
 
-    resumed_at = json.loads((work / "summary.json").read_text())["resumed_at"]
-    assert resumed_at.startswith("stage2 step "), resumed_at
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["resumed_at"].startswith("stage2 step "), summary["resumed_at"]
+    assert summary["calls"] == 3 and summary["total_s"] > summary["seconds_this_call"]
+    one_call = json.loads((straight_work / "summary.json").read_text())
+    assert one_call["calls"] == 1 and one_call["resumed_at"] is None
+    # the last call's own stage-1 part is microseconds (no step); the earlier calls' four steps
+    # of the tiny model take about 0.1 s each
+    assert summary["stage1_s"] > 0.02, summary
     assert report(["--dataset=demo", f"--out={tmp_path / 'results'}"]
                   + [f"--{k}={v}" for k, v in config.items()]) == 0
     text = (tmp_path / "results" / "pretrain-demo.md").read_text()
-    assert "| **this call** |" in text and f"resumed the run at {resumed_at}" in text
-    assert "| **total** |" not in text
+    assert f"| **total** | **{summary['total_s']:.0f}** " in text
+    assert f"took 3 calls; the last resumed it at {summary['resumed_at']}" in text
+    # a summary from before runs kept the clock: the resumed call's time is not called the total
+    (work / "summary.json").write_text(json.dumps({**summary, "total_s": None, "calls": None}))
+    assert report(["--dataset=demo", f"--out={tmp_path / 'results'}"]
+                  + [f"--{k}={v}" for k, v in config.items()]) == 0
+    text = (tmp_path / "results" / "pretrain-demo.md").read_text()
+    assert "| **this call** |" in text and "| **total** |" not in text
     import torch
 
     log = torch.load(work / "checkpoint.pt", weights_only=True)["log"]

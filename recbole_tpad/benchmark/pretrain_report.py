@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from recbole_tpad.distill.state import RunClock
+
 
 def _mean(rows, key, part):
     values = [r[key] for r in rows if key in r]
@@ -49,8 +51,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"pretrain-{args.dataset}.png"
     shutil.copy(work / "curves.png", png)
-    minutes = summary["seconds_this_call"] / 60
-    resumed = summary.get("resumed_at")  # a resumed call timed only its own part
+    resumed = summary.get("resumed_at")
+    total = summary.get("total_s")  # every call's, when the checkpoint kept the run's clock
+    if total is None and not resumed:  # a summary.json from before runs kept the clock
+        total = summary["seconds_this_call"]
+    shown, label = (total, "total") if total is not None else (summary["seconds_this_call"], "this call")
+    calls = summary.get("calls") or 1
     lines = [
         f"# TPAD pretraining on {args.dataset}", "",
         f"Command: `python run_recbole_tpad.py --stage=pretrain --dataset={args.dataset}"
@@ -60,12 +66,14 @@ def main(argv=None):
         f"{config['stage1_steps']} stage-1 and {config['stage2_steps']} stage-2 steps; "
         f"{summary['threads']} torch threads on a 2-core CPU.", "",
         "| part | seconds |", "|---|---|",
-        *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in
-          ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s") if k in summary],
-        f"| **{'this call' if resumed else 'total'}** | **{summary['seconds_this_call']:.0f}** "
-        f"({minutes:.1f} min) |", "",
-        *([f"This call resumed the run at {resumed} from its checkpoint: the times above are this "
-           "call's alone; the earlier calls' are not in them.", ""] if resumed else []),
+        *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in RunClock.PARTS if k in summary],
+        f"| **{label}** | **{shown:.0f}** ({shown / 60:.1f} min) |", "",
+        *([f"The run took {calls} calls; the last resumed it at {resumed} from its checkpoint. The "
+           "times add up every call's work to its last checkpoint (what an interrupted call did "
+           "after that was redone, and is counted, in the next).", ""] if resumed and label == "total"
+          else [f"This call resumed the run at {resumed} from its checkpoint: the times above are this "
+                "call's alone; the earlier calls' are not in them (their checkpoint predates the "
+                "run clock).", ""] if resumed else []),
         f"Peak memory (process RSS): {summary['peak_rss_mb']:.0f} MB.", "",
         "| curve | first tenth | last tenth |", "|---|---|---|",
         f"| stage 1 generation loss | {_mean(s1, 'gen', 'first'):.3f} | {_mean(s1, 'gen', 'last'):.3f} |",

@@ -226,10 +226,12 @@ def protocol_line(results):
 
 def pretraining_seconds(result):
     """Seconds the pretrainer spent on the feature file a TPAD run read (from the run folder's
-    ``summary.json``), or ``None``."""
+    ``summary.json``: every call's, for a resumed run whose checkpoint kept the clock), or
+    ``None``."""
     from recbole_tpad.benchmark.compare import pretrained_views
     from recbole_tpad.data.features import read_metadata
     from recbole_tpad.distill.settings import feature_path
+    from recbole_tpad.distill.state import RunClock
 
     settings = result.get("settings", {})
     views = pretrained_views(settings)
@@ -242,7 +244,7 @@ def pretraining_seconds(result):
         summary = json.loads((work_dir / "summary.json").read_text())
     except (FileNotFoundError, KeyError, ValueError):
         return None
-    return sum(summary.get(k, 0) for k in ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s"))
+    return sum(summary.get(k, 0) for k in RunClock.PARTS)
 
 
 def cost_lines(groups, base="SASRec"):

@@ -126,10 +126,13 @@ class Pretrainer:
 
     def save_checkpoint(self, stage, step):
         state.save_checkpoint(self.work_dir / "checkpoint.pt", stage, step, self.backbone,
-                              self.objectives, self.optimizers(), self.rng, self.log_rows)
+                              self.objectives, self.optimizers(), self.rng, self.log_rows,
+                              getattr(self, "clock", None))
 
     def load_checkpoint(self):
-        stage, step, self.log_rows = state.load_checkpoint(
+        """Restore the checkpoint, if any; ``(stage, step)``. The run's clock so far is kept as
+        ``self.earlier_seconds`` (see :class:`state.RunClock`)."""
+        stage, step, self.log_rows, self.earlier_seconds = state.load_checkpoint(
             self.work_dir / "checkpoint.pt", self.backbone, self.objectives, self.optimizers(),
             self.rng)
         return stage, step
@@ -318,53 +321,47 @@ class Pretrainer:
         started = time.time()
         threads = torch.get_num_threads()
         torch.set_num_threads(c["threads"])
-        timings = {}
         try:
             self._build()
             stage, step = self.load_checkpoint()
             resumed_at = None if stage is None else f"{stage} step {step}"
+            self.clock = clock = state.RunClock(self.earlier_seconds, started)
             self.writer = SummaryWriter(str(self.work_dir / "tensorboard"))
             order = ["stage1", "stage2", "done"]
             if stage is None:
                 stage, step = "stage1", 0
             elif stage != "done" and step >= c[f"{stage}_steps"]:
                 stage, step = order[order.index(stage) + 1], 0
-            tic = time.time()
-            if stage == "stage1" and c["use_generation"]:
-                self._loop("stage1", c["stage1_steps"], self.stage1_step, step, interrupt_at)
-                stage, step = "stage2", 0
-            elif stage == "stage1":
-                stage, step = "stage2", 0
-            timings["stage1_s"] = time.time() - tic
+            with clock.part("stage1_s"):
+                if stage == "stage1" and c["use_generation"]:
+                    self._loop("stage1", c["stage1_steps"], self.stage1_step, step, interrupt_at)
+                if stage == "stage1":
+                    stage, step = "stage2", 0
             if self.backbone.projector is not None:  # fixed from here: lower states stay valid
                 self.backbone.projector.requires_grad_(False)
 
-            tic = time.time()
-            self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
-                if self.backbone.split_forward else None
-            timings["lower_states_s"] = time.time() - tic
-            tic = time.time()
-            z_k1_path = self.work_dir / "z_k_stage1.pt"
-            if z_k1_path.is_file():
-                self.z_k1 = torch.load(z_k1_path, weights_only=True, map_location=self.device)
-            else:
-                self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
-                torch.save(self.z_k1, z_k1_path)
-            with torch.no_grad():
-                self.objectives.set_standardization(self.z_k1)
-            timings["z_k1_s"] = time.time() - tic
+            with clock.part("lower_states_s"):
+                self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
+                    if self.backbone.split_forward else None
+            with clock.part("z_k1_s"):
+                z_k1_path = self.work_dir / "z_k_stage1.pt"
+                if z_k1_path.is_file():
+                    self.z_k1 = torch.load(z_k1_path, weights_only=True, map_location=self.device)
+                else:
+                    self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
+                    torch.save(self.z_k1, z_k1_path)
+                with torch.no_grad():
+                    self.objectives.set_standardization(self.z_k1)
 
-            tic = time.time()
-            if stage == "stage2" and c["use_stage2"]:
-                if not self.sessions:
-                    raise PretrainConfigError(f"{self.dataset}: no training session of 2+ known items")
-                self._loop("stage2", c["stage2_steps"], self.stage2_step, step, interrupt_at)
-            timings["stage2_s"] = time.time() - tic
+            with clock.part("stage2_s"):
+                if stage == "stage2" and c["use_stage2"]:
+                    if not self.sessions:
+                        raise PretrainConfigError(f"{self.dataset}: no training session of 2+ known items")
+                    self._loop("stage2", c["stage2_steps"], self.stage2_step, step, interrupt_at)
             self.save_checkpoint("done", 0)
 
-            tic = time.time()
-            paths, h_t = self.write_features()
-            timings["features_s"] = time.time() - tic
+            with clock.part("features_s"):
+                paths, h_t = self.write_features()
             held_out = self.held_out_report(h_t) if h_t is not None else None
             if held_out:
                 print(f"held-out next-item Recall@20 on {held_out['cases']} validation cases: "
@@ -381,7 +378,9 @@ class Pretrainer:
                 self.writer.close()
         state.plot_curves(self.log_rows, self.work_dir / "curves.png")
         summary = {"dataset": self.dataset, "items": len(self.items), "sessions": len(self.sessions),
-                   "seconds_this_call": time.time() - started, "resumed_at": resumed_at, **timings,
+                   "seconds_this_call": time.time() - started, "resumed_at": resumed_at,
+                   # every call's parts and total when the checkpoint kept the clock, else this call's
+                   **(clock.totals() or {**clock.this_call, "total_s": None, "calls": None}),
                    "peak_rss_mb": peak_rss_mb(), "threads": c["threads"],
                    "held_out": held_out,
                    "features": {k: str(v) for k, v in paths.items()}, "work_dir": str(self.work_dir),

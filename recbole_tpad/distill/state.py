@@ -1,12 +1,14 @@
 """What a pretraining run keeps on disk, none of it pickled: its checkpoint (adapters through
-peft's per-adapter state dicts, heads, estimators, optimizers, random states, the loss log),
-the frozen lower layers' states of every item (a cache shared by every run that agrees on
-them), and the loss curves (JSONL rows in the checkpoint, TensorBoard, a PNG).
+peft's per-adapter state dicts, heads, estimators, optimizers, random states, the loss log, the
+seconds spent so far), the frozen lower layers' states of every item (a cache shared by every
+run that agrees on them), and the loss curves (JSONL rows in the checkpoint, TensorBoard, a PNG).
 """
 
 import hashlib
 import json
 import random
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -28,8 +30,54 @@ def items_checksum(items):
 OPTIMIZERS = ("opt1", "opt2", "opt_club")
 
 
-def save_checkpoint(path, stage, step, backbone, objectives, optimizers, rng, log_rows):
-    """Everything that trains, the optimizers and every random state, written atomically."""
+class RunClock:
+    """Seconds a pretraining run has spent, per part and in all, over every call that worked on
+    it. The checkpoint keeps the totals, so a resumed run reports its whole cost, not only its
+    last call's: each earlier call counts up to its last checkpoint (work it did after that is
+    redone, and counted, by the call that resumes)."""
+
+    PARTS = ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s")
+
+    def __init__(self, earlier, started=None):
+        #: the totals the checkpoint held, ``{}`` for a new run, None for a checkpoint written
+        #: before runs kept them (its earlier calls' time is unknown)
+        self.earlier = earlier
+        self.started = time.time() if started is None else started
+        self.this_call = {}
+        self._running = None
+
+    @contextmanager
+    def part(self, name):
+        """Time one part of this call."""
+        self._running = (name, time.time())
+        try:
+            yield
+        finally:
+            self.this_call[name] = self.this_call.get(name, 0.0) + time.time() - self._running[1]
+            self._running = None
+
+    def _this_call_so_far(self):
+        seconds = dict(self.this_call)
+        if self._running:
+            name, tic = self._running
+            seconds[name] = seconds.get(name, 0.0) + time.time() - tic
+        return seconds
+
+    def totals(self):
+        """``{part: seconds, "total_s": ..., "calls": n}`` over every call so far, or None when
+        the earlier calls' time is unknown."""
+        if self.earlier is None:
+            return None
+        now = self._this_call_so_far()
+        totals = {k: float(self.earlier.get(k, 0.0)) + now.get(k, 0.0) for k in self.PARTS}
+        totals["total_s"] = float(self.earlier.get("total_s", 0.0)) + time.time() - self.started
+        totals["calls"] = int(self.earlier.get("calls", 0)) + 1
+        return totals
+
+
+def save_checkpoint(path, stage, step, backbone, objectives, optimizers, rng, log_rows, clock=None):
+    """Everything that trains, the optimizers, every random state and the run's clock
+    (:class:`RunClock`), written atomically."""
     from peft import get_peft_model_state_dict
 
     host = backbone.lora_host()  # peft's own per-adapter state, not a name filter
@@ -42,17 +90,21 @@ def save_checkpoint(path, stage, step, backbone, objectives, optimizers, rng, lo
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
              "python_rng": random.getstate(), "log": log_rows}
+    totals = clock.totals() if clock is not None else None
+    if totals is not None:
+        state["seconds"] = totals
     partial = Path(str(path) + ".part")
     torch.save(state, partial)
     partial.replace(path)
 
 
 def load_checkpoint(path, backbone, objectives, optimizers, rng):
-    """Restore a checkpoint into the given parts; ``(stage, step, log_rows)``, or
-    ``(None, 0, [])`` when there is none yet."""
+    """Restore a checkpoint into the given parts; ``(stage, step, log_rows, seconds)``, or
+    ``(None, 0, [], {})`` when there is none yet. ``seconds`` is the run's clock so far
+    (:meth:`RunClock.totals`), None for a checkpoint written before runs kept one."""
     path = Path(path)
     if not path.is_file():
-        return None, 0, []
+        return None, 0, [], {}
     state = torch.load(path, weights_only=True, map_location="cpu")  # tensors, numbers, lists: no pickle
     from peft import set_peft_model_state_dict
 
@@ -72,7 +124,7 @@ def load_checkpoint(path, backbone, objectives, optimizers, rng):
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     random.setstate(state["python_rng"])
-    return state["stage"], state["step"], state["log"]
+    return state["stage"], state["step"], state["log"], state.get("seconds")
 
 
 class LowerStateCache:
