@@ -203,8 +203,8 @@ class Pretrainer:
         with torch.no_grad(), self.autocast():
             for rows in progress(length_batches(self.read_lengths(everything), self.config["encode_batch"]),
                                  desc=desc, show=self.config["show_progress"]):
-                for r, state in zip(rows, self.encode_batch(rows, adapter)):
-                    out[r] = state
+                for r, hidden in zip(rows, self.encode_batch(rows, adapter)):
+                    out[r] = hidden
         return torch.stack(out).float()
 
     def autocast(self):
