@@ -440,7 +440,9 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
         tmp_path, monkeypatch):
     """The benchmark evaluates a checkpoint over the weights on validation, chooses the best
     validation NDCG@10, reads the test split at 0 and at the choice (0 equals the model's own
-    test result), and takes an ID-only SASRecPub checkpoint too (MiniLM-named table)."""
+    test result), and takes an ID-only SASRecPub checkpoint too (MiniLM-named table). With
+    ``--cold_floor`` it chooses the best among the points whose cold Recall@20 is at least that
+    share of warm, and refuses without reading test when none is."""
     from recbole_tpad.benchmark import content_prior
     from recbole_tpad.quick_start import run
 
@@ -463,8 +465,26 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
         own = result["test_result_by_target"]["all"]["ndcg@10"]
         assert abs(data["test"]["0/0"]["all"]["ndcg@10"] - own) < 1e-3, (data["test"], own)
         assert (out / f"content-prior-shop-cold-{model}.png").stat().st_size > 0
+        if model == "TPAD":  # the cold-start rule: the best validation NDCG@10 with cold >= floor x warm
+            assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
+                                       "--rarities=0,0.5", "--cold_floor=1000", f"--out={out}",
+                                       "--tag=-unreachable"]) == 1
+            assert not (out / "content-prior-shop-cold-unreachable.json").exists()  # test not read
+            assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
+                                       "--rarities=0,0.5", "--cold_floor=0.05", f"--out={out}",
+                                       "--tag=-floor"]) == 0
+            floor = json.loads((out / "content-prior-shop-cold-floor.json").read_text())
+            eligible = [r for r in floor["valid"]
+                        if r["valid"]["cold"]["recall@20"] >= 0.05 * r["valid"]["warm"]["recall@20"]]
+            chosen = next(r for r in floor["valid"] if (r["weight"], r["rarity"])
+                          == (floor["chosen_weight"], floor["chosen_rarity"]))
+            assert floor["cold_floor"] == 0.05 and chosen in eligible
+            assert chosen["valid"]["all"]["ndcg@10"] == max(r["valid"]["all"]["ndcg@10"] for r in eligible)
+            assert set(floor["test"]) == {"0/0", f"{floor['chosen_weight']:g}/{floor['chosen_rarity']:g}"}
     with pytest.raises(SystemExit):
         content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=-1"])
+    with pytest.raises(SystemExit):
+        content_prior.main([f"--checkpoint={result['saved_model_file']}", "--cold_floor=0"])
 
 
 def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot(tmp_path, monkeypatch):

@@ -5,8 +5,9 @@ NDCG@10 / Recall@20 on the validation split (all, tail, head and cold cases) ove
 ``weight x r x cos(session's last item, item)`` over whitened content vectors, ``r`` shrinking
 with the item's training count), searched as ``content_prior: valid`` searches them
 (:func:`recbole_tpad.quick_start.search_content_prior`), the pair with the best validation
-NDCG@10 chosen, and the test split read at it and at 0 (the model's own scores; no choice is
-made on test).
+NDCG@10 chosen (or, with ``--cold_floor 0.5``, the best among the pairs whose validation cold
+Recall@20 is at least half their warm Recall@20: issue 13's cold-start rule), and the test split
+read at it and at 0 (the model's own scores; no choice is made on test).
 
     python -m recbole_tpad.benchmark.content_prior --checkpoint=saved/TPAD-X.pth
 
@@ -56,6 +57,10 @@ def main(argv=None):
                         help="content_prior_rarity exponents (0: one weight for every item)")
     parser.add_argument("--feature_source", default=None,
                         help="the content table (default: the model's own; text-minilm for an ID-only model)")
+    parser.add_argument("--cold_floor", type=float, default=None,
+                        help="choose the best validation NDCG@10 among the points whose validation cold "
+                             "Recall@20 is at least this times warm Recall@20 (issue 13's cold-start "
+                             "rule: 0.5); default: the best validation NDCG@10")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
@@ -67,6 +72,8 @@ def main(argv=None):
         rarities = parse_numbers(args.rarities)
     except ValueError:
         parser.error(f"--rarities={args.rarities}: give exponents of at least 0, comma-separated")
+    if args.cold_floor is not None and not args.cold_floor > 0:
+        parser.error(f"--cold_floor={args.cold_floor}: give a share above 0, such as 0.5")
 
     import torch
 
@@ -99,6 +106,24 @@ def main(argv=None):
     chosen, tried = search_content_prior(evaluate, weights, rarities)
     rows = [{"weight": w, "rarity": r, "valid": payload[0]} for (w, r), _, payload in tried]
     cases = tried[0][2][1]
+    rule = "best all NDCG@10"
+    if args.cold_floor is not None:
+        rule = (f"best all NDCG@10 among the points whose cold Recall@20 is at least "
+                f"{args.cold_floor:g} x warm")
+        eligible = [r for r in rows if r["valid"]["cold"]["recall@20"]
+                    >= args.cold_floor * r["valid"]["warm"]["recall@20"]]
+        if not cases["cold"]:
+            print(f"error: --cold_floor: the validation split of {config['dataset']} has no case "
+                  "with a cold target (an item never in training), so there is no cold Recall@20 "
+                  "to hold up", file=sys.stderr)
+            return 1
+        if not eligible:
+            print(f"error: no point of the grid reaches validation cold Recall@20 >= "
+                  f"{args.cold_floor:g} x warm (the test split was not read); try larger --weights "
+                  "or --rarities", file=sys.stderr)
+            return 1
+        best = max(eligible, key=lambda r: (r["valid"]["all"]["ndcg@10"], -r["weight"], -r["rarity"]))
+        chosen = (best["weight"], best["rarity"])
     results = {}
     # the model's own scores, and the choice: nothing is chosen here
     for weight, rarity in sorted({(0.0, 0.0), chosen if chosen[0] else (0.0, 0.0)}):
@@ -132,7 +157,7 @@ def main(argv=None):
     edge = (" It is the largest weight of the grid, so a larger one may be better still: "
             "extend --weights." if chosen[0] == max(weights) and chosen[0] > 0 else "")
     lines += ["", f"Each rarity's weights are tried upwards until validation falls. Chosen on "
-              f"validation: weight {chosen[0]:g}, rarity {chosen[1]:g} (best all NDCG@10).{edge} "
+              f"validation: weight {chosen[0]:g}, rarity {chosen[1]:g} ({rule}).{edge} "
               f"Test split ({test_cases['all']} cases), at 0 (the model's own scores) and at the "
               "choice:", "", header]
     lines += [line(f"{w:g} | {r:g}", m) for (w, r), m in sorted(results.items())]
@@ -140,6 +165,7 @@ def main(argv=None):
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "checkpoint": args.checkpoint, "dataset": dataset,
         "model": config["model"], "chosen_weight": chosen[0], "chosen_rarity": chosen[1],
+        "cold_floor": args.cold_floor,
         "at_grid_edge": bool(edge), "valid": rows,
         "test": {f"{w:g}/{r:g}": m for (w, r), m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
