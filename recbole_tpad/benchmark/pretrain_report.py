@@ -9,6 +9,7 @@ Reads the run's work folder (the same settings select the same folder as ``--sta
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -57,6 +58,16 @@ def main(argv=None):
         total = summary["seconds_this_call"]
     shown, label = (total, "total") if total is not None else (summary["seconds_this_call"], "this call")
     calls = summary.get("calls") or 1
+    if not resumed:
+        resume_note = []
+    elif label == "total":
+        resume_note = [f"The run took {calls} calls; the last resumed it at {resumed} from its checkpoint. "
+                       "The times add up every call's work to its last checkpoint (what an interrupted "
+                       "call did after that was redone, and is counted, in the next).", ""]
+    else:
+        resume_note = [f"This call resumed the run at {resumed} from its checkpoint: the times above are "
+                       "this call's alone; the earlier calls' are not in them (their checkpoint predates "
+                       "the run clock).", ""]
     lines = [
         f"# TPAD pretraining on {args.dataset}", "",
         f"Command: `python run_recbole_tpad.py --stage=pretrain --dataset={args.dataset}"
@@ -68,12 +79,7 @@ def main(argv=None):
         "| part | seconds |", "|---|---|",
         *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in RunClock.PARTS if k in summary],
         f"| **{label}** | **{shown:.0f}** ({shown / 60:.1f} min) |", "",
-        *([f"The run took {calls} calls; the last resumed it at {resumed} from its checkpoint. The "
-           "times add up every call's work to its last checkpoint (what an interrupted call did "
-           "after that was redone, and is counted, in the next).", ""] if resumed and label == "total"
-          else [f"This call resumed the run at {resumed} from its checkpoint: the times above are this "
-                "call's alone; the earlier calls' are not in them (their checkpoint predates the "
-                "run clock).", ""] if resumed else []),
+        *resume_note,
         f"Peak memory (process RSS): {summary['peak_rss_mb']:.0f} MB.", "",
         "| curve | first tenth | last tenth |", "|---|---|---|",
         f"| stage 1 generation loss | {_mean(s1, 'gen', 'first'):.3f} | {_mean(s1, 'gen', 'last'):.3f} |",
@@ -81,7 +87,7 @@ def main(argv=None):
           for key in ("next", "hmie_item", "hmie_session", "amie_t", "amie_k", "teacher", "gen")
           if any(key in r for r in s2)],
         "", f"Chance level of the next-item loss: log(batch) = log({config['stage2_batch']}) "
-        f"= {__import__('math').log(config['stage2_batch']):.3f}.", ""]
+        f"= {math.log(config['stage2_batch']):.3f}.", ""]
     held_out = summary.get("held_out")
     teacher = config.get("transition_teacher")
     if held_out:
