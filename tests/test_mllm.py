@@ -1,6 +1,8 @@
 """MLLM backbones: tiny LLaVA / Qwen2-VL / composed models built from configs, LoRA adapters,
 items without image or text, the encoding cache; and the real offline weights (slow)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -212,6 +214,20 @@ def test_offline_default_loads_real_weights_offline(images):
                                    ItemContent("a", "tennis racket")])
     assert vectors.shape == (2, 576) and not torch.allclose(vectors[0], vectors[1])
 
+
+
+@pytest.mark.slow
+def test_converting_the_gguf_leaves_the_global_random_state_alone(tmp_path):
+    """A pretraining run that converts SmolLM2 first must draw the same LoRA weights as one that
+    finds the conversion cached (the demo's features once depended on which run came first)."""
+    from recbole_tpad.mllm.offline import smollm2_folder
+
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    folder = smollm2_folder(tmp_path)  # an empty cache: this call converts
+    assert json.loads((folder / "conversion.json").read_text())["safetensors_bytes"] > 100e6
+    assert torch.equal(torch.get_rng_state(), before)
+    assert smollm2_folder(tmp_path) == folder  # cached from now on
 
 def test_encoding_over_ray_workers_fills_the_same_cache(tiny_folders, tmp_path):
     """Two Ray workers encode a catalogue into one cache: the vectors are the single-process

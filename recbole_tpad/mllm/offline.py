@@ -71,10 +71,14 @@ def _convert_gguf(gguf, gguf_sum, folder):
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                  dtype=torch.float32)
+    # Building the model from its config draws random initial weights from torch's global
+    # generator; a run that converts first would then draw different LoRA weights than a run
+    # that finds the conversion cached, so the conversion runs on a forked generator.
+    with torch.random.fork_rng(devices=[]):
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                      dtype=torch.float32)
+        model = type(loaded)(loaded.config)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = type(loaded)(loaded.config)
     model.load_state_dict(loaded.state_dict())
     partial = folder.with_name(folder.name + ".part")
     shutil.rmtree(partial, ignore_errors=True)
