@@ -66,11 +66,17 @@ def _array_sha256(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
+#: The packages whose numerics or decoding shape an artefact (written next to every one), so a
+#: run that does not reproduce can be checked against the environment that made it.
+VERSIONED_PACKAGES = ("torch", "recbole", "transformers", "tokenizers", "peft", "scipy", "pillow",
+                      "recbole-tpad")
+
+
 def library_versions():
     import importlib.metadata as md
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for package in ("torch", "recbole", "transformers", "recbole-tpad"):
+    for package in VERSIONED_PACKAGES:
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
