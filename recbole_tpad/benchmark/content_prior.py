@@ -110,13 +110,13 @@ def main(argv=None):
     if args.cold_floor is not None:
         rule = (f"best all NDCG@10 among the points whose cold Recall@20 is at least "
                 f"{args.cold_floor:g} x warm")
-        eligible = [r for r in rows if r["valid"]["cold"]["recall@20"]
-                    >= args.cold_floor * r["valid"]["warm"]["recall@20"]]
         if not cases["cold"]:
             print(f"error: --cold_floor: the validation split of {config['dataset']} has no case "
                   "with a cold target (an item never in training), so there is no cold Recall@20 "
                   "to hold up", file=sys.stderr)
             return 1
+        eligible = [r for r in rows if r["valid"]["cold"]["recall@20"]
+                    >= args.cold_floor * r["valid"]["warm"]["recall@20"]]
         if not eligible:
             print(f"error: no point of the grid reaches validation cold Recall@20 >= "
                   f"{args.cold_floor:g} x warm (the test split was not read); try larger --weights "
