@@ -168,13 +168,14 @@ def machine_description(device):
     return text
 
 
-def search_content_prior(evaluate, weights, rarities):
+def search_content_prior(evaluate, weights, rarities, climb=True):
     """The validation search of ``content_prior: valid`` (and ``content_prior_rarity: valid``):
     for each rarity, the weights in increasing order until the score falls (it rises to one
     peak and falls after it, so the rest would fall further); weight 0 is the same model for
-    every rarity and is evaluated once. ``evaluate(weight, rarity)`` returns ``(score,
-    anything)``. Returns ``(chosen (weight, rarity), [((weight, rarity), score, anything)])``:
-    the best score, the smaller weight and rarity on a tie."""
+    every rarity and is evaluated once. ``climb=False`` evaluates every weight: a choice under
+    a constraint (a cold-recall floor) may lie past the score's peak. ``evaluate(weight,
+    rarity)`` returns ``(score, anything)``. Returns ``(chosen (weight, rarity), [((weight,
+    rarity), score, anything)])``: the best score, the smaller weight and rarity on a tie."""
     tried = []
     for rarity in rarities:
         previous = None
@@ -183,7 +184,7 @@ def search_content_prior(evaluate, weights, rarities):
                 continue  # the model's own scores: already tried
             score, payload = evaluate(weight, rarity)
             tried.append(((weight, rarity), score, payload))
-            if previous is not None and score < previous:
+            if climb and previous is not None and score < previous:
                 break
             previous = score
     best = max(tried, key=lambda row: (row[1], -row[0][0], -row[0][1]))

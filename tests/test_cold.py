@@ -412,6 +412,10 @@ def test_content_prior_search_climbs_each_rarity_until_validation_falls():
     assert chosen == (4.0, 0.5) and [pair for pair, _, _ in tried] == calls
     chosen, _ = search_content_prior(lambda w, r: (1.0, None), (0.0, 1.0), (0.0, 0.5))
     assert chosen == (0.0, 0.0)
+    calls.clear()  # climb=False (a constrained choice): every weight of every rarity
+    chosen, tried = search_content_prior(evaluate, (0.0, 1.0, 2.0, 4.0, 8.0, 16.0), (0.0, 0.5), climb=False)
+    assert calls == [(0.0, 0.0)] + [(w, r) for r in (0.0, 0.5) for w in (1.0, 2.0, 4.0, 8.0, 16.0)]
+    assert chosen == (4.0, 0.5)
 
 
 def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(tmp_path, monkeypatch):
@@ -437,12 +441,13 @@ def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(
 
 
 def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_baseline(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, capsys):
     """The benchmark evaluates a checkpoint over the weights on validation, chooses the best
     validation NDCG@10, reads the test split at 0 and at the choice (0 equals the model's own
     test result), and takes an ID-only SASRecPub checkpoint too (MiniLM-named table). With
-    ``--cold_floor`` it chooses the best among the points whose cold Recall@20 is at least that
-    share of warm, and refuses without reading test when none is."""
+    ``--cold_floor`` it walks the whole grid and chooses the best among the points whose cold
+    Recall@20 is at least that share of warm, and refuses without reading test when none is, or
+    at its first evaluation when validation has no cold case."""
     from recbole_tpad.benchmark import content_prior
     from recbole_tpad.quick_start import run
 
@@ -479,8 +484,24 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
             chosen = next(r for r in floor["valid"] if (r["weight"], r["rarity"])
                           == (floor["chosen_weight"], floor["chosen_rarity"]))
             assert floor["cold_floor"] == 0.05 and chosen in eligible
+            assert len(floor["valid"]) == 1 + 2 * 2  # weight 0 once, then every weight x rarity
             assert chosen["valid"]["all"]["ndcg@10"] == max(r["valid"]["all"]["ndcg@10"] for r in eligible)
             assert set(floor["test"]) == {"0/0", f"{floor['chosen_weight']:g}/{floor['chosen_rarity']:g}"}
+            real, calls = content_prior.slice_metrics, []
+
+            def no_cold_case(*args):  # a split whose validation has no cold target
+                calls.append(args)
+                metrics, cases = real(*args)
+                return metrics, dict(cases, cold=0)
+
+            monkeypatch.setattr(content_prior, "slice_metrics", no_cold_case)
+            capsys.readouterr()
+            assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
+                                       "--rarities=0,0.5", "--cold_floor=0.5", f"--out={out}",
+                                       "--tag=-nocold"]) == 1
+            assert len(calls) == 1 and "has no case with a cold target" in capsys.readouterr().err
+            assert not (out / "content-prior-shop-cold-nocold.json").exists()
+            monkeypatch.setattr(content_prior, "slice_metrics", real)
     with pytest.raises(SystemExit):
         content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=-1"])
     with pytest.raises(SystemExit):

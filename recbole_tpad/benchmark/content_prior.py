@@ -5,8 +5,8 @@ NDCG@10 / Recall@20 on the validation split (all, tail, head and cold cases) ove
 ``weight x r x cos(session's last item, item)`` over whitened content vectors, ``r`` shrinking
 with the item's training count), searched as ``content_prior: valid`` searches them
 (:func:`recbole_tpad.quick_start.search_content_prior`), the pair with the best validation
-NDCG@10 chosen (or, with ``--cold_floor 0.5``, the best among the pairs whose validation cold
-Recall@20 is at least half their warm Recall@20: issue 13's cold-start rule), and the test split
+NDCG@10 chosen (or, with ``--cold_floor 0.5``, the best of the whole grid among the pairs whose
+validation cold Recall@20 is at least half their warm Recall@20: issue 13's cold-start rule), and the test split
 read at it and at 0 (the model's own scores; no choice is made on test).
 
     python -m recbole_tpad.benchmark.content_prior --checkpoint=saved/TPAD-X.pth
@@ -39,6 +39,10 @@ def plot(rows, chosen, path, title):
     grid_chart(path, series, [(chosen[0], f"chosen on validation ({chosen[0]:g}, rarity "
                                            f"{chosen[1]:g})", "-.")],
                "content_prior (weight of the last item's content similarity)", "validation NDCG@10", title)
+
+
+class NoColdCase(Exception):
+    """``--cold_floor`` on a split with no cold target: raised at the first evaluation."""
 
 
 def parse_numbers(text, zero=False):
@@ -99,22 +103,25 @@ def main(argv=None):
     def evaluate(weight, rarity):
         model.set_content_prior(weight, rarity)
         metrics, cases = slice_metrics(trainer, train, valid, SLICES)
+        if args.cold_floor is not None and not cases["cold"]:
+            raise NoColdCase
         print(f"content_prior {weight:g}, rarity {rarity:g}: " + ", ".join(
             f"{s} NDCG@10 {metrics[s]['ndcg@10']:.4f}" for s in SLICES), flush=True)
         return metrics["all"]["ndcg@10"], (metrics, cases)
 
-    chosen, tried = search_content_prior(evaluate, weights, rarities)
+    try:  # with a floor every weight is tried: the floor's best point may lie past the peak
+        chosen, tried = search_content_prior(evaluate, weights, rarities, climb=args.cold_floor is None)
+    except NoColdCase:
+        print(f"error: --cold_floor: the validation split of {config['dataset']} has no case "
+              "with a cold target (an item never in training), so there is no cold Recall@20 "
+              "to hold up; run without --cold_floor", file=sys.stderr)
+        return 1
     rows = [{"weight": w, "rarity": r, "valid": payload[0]} for (w, r), _, payload in tried]
     cases = tried[0][2][1]
     rule = "best all NDCG@10"
     if args.cold_floor is not None:
         rule = (f"best all NDCG@10 among the points whose cold Recall@20 is at least "
                 f"{args.cold_floor:g} x warm")
-        if not cases["cold"]:
-            print(f"error: --cold_floor: the validation split of {config['dataset']} has no case "
-                  "with a cold target (an item never in training), so there is no cold Recall@20 "
-                  "to hold up", file=sys.stderr)
-            return 1
         eligible = [r for r in rows if r["valid"]["cold"]["recall@20"]
                     >= args.cold_floor * r["valid"]["warm"]["recall@20"]]
         if not eligible:
@@ -156,7 +163,9 @@ def main(argv=None):
               for r in rows]
     edge = (" It is the largest weight of the grid, so a larger one may be better still: "
             "extend --weights." if chosen[0] == max(weights) and chosen[0] > 0 else "")
-    lines += ["", f"Each rarity's weights are tried upwards until validation falls. Chosen on "
+    walk = ("Every weight of each rarity is tried (--cold_floor)." if args.cold_floor is not None
+            else "Each rarity's weights are tried upwards until validation falls.")
+    lines += ["", f"{walk} Chosen on "
               f"validation: weight {chosen[0]:g}, rarity {chosen[1]:g} ({rule}).{edge} "
               f"Test split ({test_cases['all']} cases), at 0 (the model's own scores) and at the "
               "choice:", "", header]
