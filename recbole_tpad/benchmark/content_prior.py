@@ -62,9 +62,9 @@ def main(argv=None):
     parser.add_argument("--feature_source", default=None,
                         help="the content table (default: the model's own; text-minilm for an ID-only model)")
     parser.add_argument("--cold_floor", type=float, default=None,
-                        help="choose the best validation NDCG@10 among the points whose validation cold "
-                             "Recall@20 is at least this times warm Recall@20 (issue 13's cold-start "
-                             "rule: 0.5); default: the best validation NDCG@10")
+                        help="try every weight and choose the best validation NDCG@10 among the points "
+                             "whose validation cold Recall@20 is at least this times warm Recall@20 "
+                             "(issue 13's cold-start rule: 0.5); default: the best validation NDCG@10")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
