@@ -19,6 +19,7 @@ from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
+from recbole_tpad.runtime import machine_description
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
 from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
 from recbole_tpad.data.features import library_versions
@@ -155,17 +156,6 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     trainer = trainer_class(config, model)
     trainer.train_loader = train_data  # its shuffling state goes into checkpoints
     return config, (train_data, valid_data, test_data), trainer
-
-
-def machine_description(device):
-    """``"x86_64, 16 cores, NVIDIA H100 80GB HBM3"``: where a result was measured."""
-    import os
-    import platform
-
-    text = f"{platform.machine()}, {os.cpu_count()} cores"
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(torch.device(device))}"
-    return text
 
 
 def search_content_prior(evaluate, weights, rarities, climb=True):

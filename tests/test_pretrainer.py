@@ -125,6 +125,9 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     text = (tmp_path / "results" / "pretrain-demo.md").read_text()
     assert f"| **total** | **{summary['total_s']:.0f}** " in text
     assert f"took 3 calls; the last resumed it at {summary['resumed_at']}" in text
+    # where it ran, as the run recorded it (not a fixed "2-core CPU")
+    assert f"torch thread{'' if summary['threads'] == 1 else 's'} on {summary['machine']}." in text
+    assert f"{os.cpu_count()} cores" in summary["machine"]
     # a summary from before runs kept the clock: the resumed call's time is not called the total
     (work / "summary.json").write_text(json.dumps({**summary, "total_s": None, "calls": None}))
     assert report(["--dataset=demo", f"--out={tmp_path / 'results'}"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbole_tpad.runtime import peak_rss_mb
+from recbole_tpad.runtime import machine_description, peak_rss_mb
 
 #: Sports that name an item's category in amazon-sports' keyword text (it has no category field).
 SPORT_GROUPS = {
@@ -119,7 +119,8 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     report = {"command": " ".join(["python -m recbole_tpad.benchmark.encoding_speed", *sys.argv[1:]]),
-              "threads": args.threads, "versions": library_versions()}
+              "threads": args.threads, "machine": machine_description("cpu"),
+              "versions": library_versions()}
     tic = time.perf_counter()
     backbone = load_backbone("offline")
     report["load_seconds"] = time.perf_counter() - tic
@@ -164,7 +165,7 @@ def write_report(report, out):
     lines = [
         "# Offline MLLM backbone: encoding cost and sanity checks", "",
         f"Command: `{report['command']}`  ",
-        f"Machine: 2-core CPU, torch threads {report['threads']}; peak RSS {report['peak_rss_mb']:.0f} MB; "
+        f"Machine: {report['machine']}, torch threads {report['threads']}; peak RSS {report['peak_rss_mb']:.0f} MB; "
         f"backbone load {report['load_seconds']:.1f} s.", "",
         f"SmolLM2 answers 'What is the capital of France?' with: **{report['factual_answer'].strip()}**", "",
         "| what | items | seconds | items/s |", "|---|---|---|---|",

@@ -38,6 +38,7 @@ def main(argv=None):
     import recbole_tpad  # noqa: F401
     from recbole_tpad.data.features import library_versions
     from recbole_tpad.data.locate import ensure_dataset
+    from recbole_tpad.runtime import machine_description
     from recbole_tpad.mllm.load import load_backbone
     from recbole_tpad.mllm.prompts import ENCODE_PROMPT, dataset_items, length_batches, read_length
 
@@ -74,6 +75,7 @@ def main(argv=None):
     report = {"command": " ".join(["python -m recbole_tpad.benchmark.length_batching", *sys.argv[1:]]),
               "dataset": args.dataset, "items": len(items), "batch_size": args.batch_size,
               "layers": f"0:{upto} of {backbone.n_layers}", "threads": args.threads, "rounds": args.rounds,
+              "machine": machine_description("cpu"),
               "mean_tokens": statistics.mean(lengths), "versions": library_versions(), "orders": {}}
     for name, batches in orders.items():
         report["orders"][name] = {"seconds": seconds[name], "median_seconds": statistics.median(seconds[name]),
@@ -83,7 +85,7 @@ def main(argv=None):
              f"Command: `{report['command']}`  ",
              f"{len(items)} items of {args.dataset} ({report['mean_tokens']:.1f} tokens each on average), "
              f"layers {report['layers']}, batches of {args.batch_size}, {args.threads} torch threads, "
-             f"{args.rounds} interleaved rounds on a 2-core CPU.", "",
+             f"{args.rounds} interleaved rounds on {report['machine']}.", "",
              "| batches | median seconds | items/s | padding share of the work | x file order |",
              "|---|---|---|---|---|"]
     for name, row in report["orders"].items():

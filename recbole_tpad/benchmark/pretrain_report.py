@@ -75,7 +75,8 @@ def main(argv=None):
         f"{summary['items']} items, {summary['sessions']} training sessions; backbone "
         f"{config['backbone']}, LoRA on the top {config['lora_top_layers']} layers, "
         f"{config['stage1_steps']} stage-1 and {config['stage2_steps']} stage-2 steps; "
-        f"{summary['threads']} torch threads on a 2-core CPU.", "",
+        f"{summary['threads']} torch thread{'' if summary['threads'] == 1 else 's'} on "
+        f"{summary.get('machine', 'a machine the run did not record')}.", "",
         "| part | seconds |", "|---|---|",
         *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in RunClock.PARTS if k in summary],
         f"| **{label}** | **{shown:.0f}** ({shown / 60:.1f} min) |", "",

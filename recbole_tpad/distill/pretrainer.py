@@ -38,7 +38,7 @@ from recbole_tpad.distill.settings import (PRETRAINER_VERSION, PretrainConfigErr
                                            work_dir_for)
 from recbole_tpad.mllm.backbone import LoraSettings
 from recbole_tpad.mllm.prompts import ItemContent, dataset_items, length_batches
-from recbole_tpad.runtime import peak_rss_mb, progress
+from recbole_tpad.runtime import machine_description, peak_rss_mb, progress
 
 
 def masked_span(item, rng, ratio):
@@ -382,6 +382,7 @@ class Pretrainer:
                    # every call's parts and total when the checkpoint kept the clock, else this call's
                    **(clock.totals() or {**clock.this_call, "total_s": None, "calls": None}),
                    "peak_rss_mb": peak_rss_mb(), "threads": c["threads"],
+                   "machine": machine_description(self.device),
                    "held_out": held_out,
                    "features": {k: str(v) for k, v in paths.items()}, "work_dir": str(self.work_dir),
                    "versions": library_versions()}
