@@ -19,14 +19,13 @@ from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
-from recbole_tpad.runtime import machine_description
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
 from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
 from recbole_tpad.registry import get_trainer
-from recbole_tpad.runtime import peak_rss_mb
+from recbole_tpad.runtime import machine_description, peak_rss_mb
 from recbole_tpad.trainer import plugin_trainer
 
 

@@ -38,9 +38,9 @@ def main(argv=None):
     import recbole_tpad  # noqa: F401
     from recbole_tpad.data.features import library_versions
     from recbole_tpad.data.locate import ensure_dataset
-    from recbole_tpad.runtime import machine_description
     from recbole_tpad.mllm.load import load_backbone
     from recbole_tpad.mllm.prompts import ENCODE_PROMPT, dataset_items, length_batches, read_length
+    from recbole_tpad.runtime import machine_description
 
     torch.set_num_threads(args.threads)
     backbone = load_backbone("offline")
