@@ -155,3 +155,50 @@ def test_tail_at_equal_accuracy_reads_the_validation_grids_averaged_over_seeds(t
                                sorted(tmp_path.glob("content-prior-A-*.json")))
     assert claim.validation_front(rows["A" + claim.PRIOR])[2] == (4, 1, pytest.approx(0.0445),
                                                                    pytest.approx(0.020))
+
+
+def write_cold_run(folder, name, seed, warm, cold, prior=None, floor=0.5):
+    """A cold-split run (warm and cold slices) and, with ``prior=(warm, cold)``, its content-prior
+    file chosen under a cold floor."""
+    def parts(w, c):
+        return {"all": {"ndcg@10": (w + c) / 4, "recall@20": (w + c) / 2},
+                "warm": {"ndcg@10": w / 3, "recall@20": w}, "cold": {"ndcg@10": c / 3, "recall@20": c}}
+    checkpoint = f"/disk/saved/{name}-s{seed}/{name}.pth"
+    run = {"model": name, "seed": seed, "test_result": parts(warm, cold)["all"], "machine": "box",
+           "saved_model_file": checkpoint, "test_result_by_target": dict(
+               parts(warm, cold), cases={"all": 10, "warm": 9, "cold": 1}, tail_max_train_count=3,
+               buckets=[{"min_count": 0, "max_count": 3, "cases": 4, "ndcg@10": 0.01}])}
+    (folder / f"{name}-s{seed}.json").write_text(json.dumps(run))
+    if prior:
+        (folder / f"content-prior-{name}-s{seed}.json").write_text(json.dumps({
+            "checkpoint": checkpoint, "chosen_weight": 16.0, "chosen_rarity": 0.25,
+            "cold_floor": floor, "test": {"16/0.25": parts(*prior)}}))
+
+
+def test_target_two_form_judges_warm_recall_and_each_seeds_cold_over_warm(tmp_path):
+    for seed, a, b in ((1, 0.080, 0.072), (2, 0.081, 0.073), (3, 0.082, 0.072)):
+        write_cold_run(tmp_path, "A", seed, a, 0.01, prior=(a, (0.6 if seed < 3 else 0.4) * a))
+        write_cold_run(tmp_path, "B", seed, b, 0.0, prior=(b - 0.001, 0.6 * b))
+    code, out = run_claim(tmp_path, "--columns=warm:recall@20,cold:recall@20,all:ndcg@10",
+                          "--metric=warm:recall@20", "--ratio=1.0", "--cold_ratio=0.5")
+    report = (out / "claim-t.md").read_text()
+    assert code == 0
+    assert "| row | seeds | warm Recall@20 | cold Recall@20 | NDCG@10 | cold / warm |" in report
+    assert "| A | 1, 2, 3 | 0.0810 ± 0.0010 | 0.0100 ± 0.0000 |" in report
+    assert "| 16/0.25 (cold floor 0.5), 16/0.25 (cold floor 0.5), 16/0.25 (cold floor 0.5) |" in report
+    verdicts = [line for line in report.splitlines() if line.startswith("- **")]
+    assert "test warm Recall@20" in verdicts[0] and "better by more than 2 std" in verdicts[0]
+    assert "(target 1x: met)" in verdicts[1]
+    # the claim's own scores: cold is an eighth of warm; with the prior seed 3 falls short
+    assert "cold / own warm recall@20 by seed: 0.125, 0.123, 0.122 (target 0.5x: not met on seed(s) 1, 2, 3)" in report
+    assert "by seed: 0.600, 0.600, 0.400 (target 0.5x: not met on seed(s) 3)" in report
+    assert json.loads((out / "claim-t.json").read_text())["metric"] == "warm:recall@20"
+
+
+def test_a_bad_column_or_a_run_without_the_slice_is_said(tmp_path, capsys):
+    write_run(tmp_path, "A", 1, 0.04)
+    write_run(tmp_path, "B", 1, 0.03)
+    code, _ = run_claim(tmp_path, "--columns=warm-recall")
+    assert code == 2 and "--columns 'warm-recall': write SLICE:METRIC" in capsys.readouterr().err
+    code, out = run_claim(tmp_path, "--metric=warm:recall@20")
+    assert code == 0 and "has no test warm Recall@20; no verdict" in (out / "claim-t.md").read_text()

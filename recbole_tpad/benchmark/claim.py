@@ -13,6 +13,14 @@ chosen here: the prior's weight was chosen on validation, and these are the test
         --priors "results/content-prior-amazon-sports-eprotocol-*.json" \\
         --baseline=SASRecPub-SS --claim=TPAD-zU-SS-default --ratio=1.10 --floor=0.0355
 
+Target 2's form, on the cold split: the verdict on warm Recall@20, the columns that show it,
+and each seed's cold / warm ratio against 0.5 (priors chosen under the cold rule)::
+
+    python -m recbole_tpad.benchmark.claim --name=amazon-sports-cold-target2 ... \\
+        --priors "results/content-prior-amazon-sports-cold-*-coldrule.json" \\
+        --columns=warm:recall@20,cold:recall@20,all:ndcg@10 --metric=warm:recall@20 \\
+        --ratio=1.0 --cold_ratio=0.5
+
 Writes ``results/claim-<name>.md``, ``.json`` and ``.png`` (every seed as a dot, the mean as a
 bar, std as a whisker), and, where the prior files hold their validation grids,
 ``claim-<name>-tradeoff.png``: the all-case against the tail-case score of every weight and
@@ -30,8 +38,9 @@ from pathlib import Path
 from recbole_tpad.benchmark import write_results
 from recbole_tpad.benchmark.report import cell, mean_std, verdict_values
 
-#: (slice, metric) pairs of the table, in its column order.
+#: (slice, metric) pairs of the table, in its column order, unless --columns says otherwise.
 COLUMNS = (("all", "ndcg@10"), ("all", "recall@20"), ("tail", "ndcg@10"), ("head", "ndcg@10"))
+METRIC_NAMES = {"ndcg": "NDCG", "recall": "Recall", "mrr": "MRR", "hit": "Hit", "precision": "Precision"}
 PRIOR = " + content prior"
 
 
@@ -45,9 +54,12 @@ def _checkpoint_key(path):
 
 
 def _slices(result_by_target, fallback):
-    """``{slice: {metric: value}}`` with NaN (no such case) as None."""
+    """``{slice: {metric: value}}`` for every slice given ("all", "warm", "cold", "tail", ...), with
+    NaN (no such case) as None; "all" falls back to the plain test result."""
     out = {}
-    for name in ("all", "tail", "head"):
+    slices = [k for k, v in (result_by_target or {}).items()  # not "cases", "buckets", ...
+              if k != "all" and isinstance(v, dict) and any("@" in str(m) for m in v)]
+    for name in ["all"] + slices:
         part = (result_by_target or {}).get(name) or (fallback if name == "all" else {})
         out[name] = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                      for k, v in part.items()}
@@ -86,7 +98,22 @@ def load_prior(path):
     grid = {(row["weight"], row.get("rarity", 0.0)): _slices(row["valid"], None)
             for row in prior.get("valid", []) if isinstance(row, dict) and "valid" in row}
     return {"file": str(path), "checkpoint": _checkpoint_key(prior.get("checkpoint")),
-            "weight": weight, "rarity": rarity, "slices": _slices(test, None), "grid": grid}
+            "weight": weight, "rarity": rarity, "cold_floor": prior.get("cold_floor"),
+            "slices": _slices(test, None), "grid": grid}
+
+
+def parse_column(text, option="--columns"):
+    """``"SLICE:METRIC"`` (``warm:recall@20``) -> ``(slice, metric)``."""
+    part, sep, metric = text.strip().partition(":")
+    if not sep or not part or "@" not in metric:
+        raise ClaimError(f"{option} {text!r}: write SLICE:METRIC, e.g. all:ndcg@10 or warm:recall@20")
+    return part, metric.lower()
+
+
+def column_title(part, metric):
+    """``("tail", "ndcg@10")`` -> ``"tail NDCG@10"``; the "all" slice goes unnamed."""
+    name, _, k = metric.partition("@")
+    return ("" if part == "all" else part + " ") + f"{METRIC_NAMES.get(name, name)}@{k}"
 
 
 def parse_row(text):
@@ -133,17 +160,21 @@ def build_rows(row_specs, prior_files):
 
 
 def values(runs, part="all", metric="ndcg@10"):
-    return [r["slices"][part].get(metric) for r in runs]
+    return [r["slices"].get(part, {}).get(metric) for r in runs]
 
 
-def judge(rows, claim, baseline, ratio, floor, metric="ndcg@10"):
+def judge(rows, claim, baseline, ratio, floor, part="all", metric="ndcg@10"):
     """Lines of the verdict: for the own scores and for the prior, where both rows have them."""
     lines = []
     for suffix in ("", PRIOR):
         a, b = rows.get(claim + suffix), rows.get(baseline + suffix)
         if not a or not b:
             continue
-        a_values, b_values = values(a, metric=metric), values(b, metric=metric)
+        a_values, b_values = values(a, part, metric), values(b, part, metric)
+        if None in a_values + b_values:
+            lines.append(f"- **{claim + suffix}** against **{baseline + suffix}**: some run has no "
+                         f"test {column_title(part, metric)}; no verdict.")
+            continue
         a_mean, b_mean = mean_std(a_values)[0], mean_std(b_values)[0]
         met = [f"{a_mean / b_mean:.3f}x" + (f" (target {ratio:g}x: {'met' if a_mean >= ratio * b_mean else 'not met'})"
                                               if ratio else "")]
@@ -151,8 +182,39 @@ def judge(rows, claim, baseline, ratio, floor, metric="ndcg@10"):
             met.append(f"{'above' if a_mean > floor else 'not above'} {floor:g}")
         met.append(verdict_values(a_values, b_values))
         lines.append(f"- **{claim + suffix}** ({len(a)} seed(s), {a_mean:.4f}) against "
-                     f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test {metric}: "
+                     f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test "
+                     f"{metric if part == 'all' else column_title(part, metric)}: "
                      + "; ".join(met) + ".")
+    return lines
+
+
+def cold_over_warm(runs, metric):
+    """Each run's cold over its own warm score (None where either is missing or warm is 0)."""
+    out = []
+    for run in runs:
+        cold, warm = (run["slices"].get(part, {}).get(metric) for part in ("cold", "warm"))
+        out.append(cold / warm if cold is not None and warm else None)
+    return out
+
+
+def judge_cold_ratio(rows, claim, target, metric):
+    """Lines saying, for the claim's rows, whether each seed's cold score is at least TARGET x its
+    own warm score (issue 13's target 2 reads it on Recall@20)."""
+    lines = []
+    for suffix in ("", PRIOR):
+        runs = rows.get(claim + suffix)
+        if not runs:
+            continue
+        ratios = cold_over_warm(runs, metric)
+        if None in ratios:
+            lines.append(f"- **{claim + suffix}**: some run has no warm or cold {metric}; "
+                         "no cold / warm verdict.")
+            continue
+        short = [str(r["seed"]) for r, x in zip(runs, ratios) if x < target]
+        lines.append(f"- **{claim + suffix}**, cold / own warm {metric} by seed: "
+                     + ", ".join(f"{x:.3f}" for x in ratios)
+                     + f" (target {target:g}x: "
+                     + ("met on every seed)." if not short else f"not met on seed(s) {', '.join(short)})."))
     return lines
 
 
@@ -237,7 +299,7 @@ def plot_front(rows, path, title, bar=None, metric="ndcg@10"):
     return path
 
 
-def plot(rows, path, title, marks=(), metric="ndcg@10"):
+def plot(rows, path, title, marks=(), part="all", metric="ndcg@10"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -246,7 +308,9 @@ def plot(rows, path, title, marks=(), metric="ndcg@10"):
     labels = list(rows)
     fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(labels)), 4))
     for k, label in enumerate(labels):
-        points = [v for v in values(rows[label], metric=metric) if v is not None]
+        points = [v for v in values(rows[label], part, metric) if v is not None]
+        if not points:
+            continue  # no run of this row has the measure: an empty slot, said in the verdict
         mean, std = mean_std(points)
         ax.bar(k, mean, color=f"C{k // 2}", alpha=0.45 if label.endswith(PRIOR) else 0.8)
         if std is not None:
@@ -258,7 +322,7 @@ def plot(rows, path, title, marks=(), metric="ndcg@10"):
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels([wrap(label) for label in labels], fontsize=8)
-    ax.set_ylabel(f"test {metric.upper()}")
+    ax.set_ylabel(f"test {column_title(part, metric)}")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -275,9 +339,19 @@ def main(argv=None):
     parser.add_argument("--claim", required=True, help="the row that claims (a --row label)")
     parser.add_argument("--ratio", type=float, default=None, help="claim >= RATIO x baseline")
     parser.add_argument("--floor", type=float, default=None, help="claim above FLOOR")
+    parser.add_argument("--columns", default=",".join(f"{p}:{m}" for p, m in COLUMNS),
+                        help="the table's columns, SLICE:METRIC comma-separated (slices: all, warm, "
+                        "cold, tail, head, as the runs hold them)")
+    parser.add_argument("--metric", default="all:ndcg@10",
+                        help="SLICE:METRIC the verdict, the ratio and the chart read")
+    parser.add_argument("--cold_ratio", type=float, default=None,
+                        help="also judge each claim seed's cold / own warm score of --metric's "
+                        "measure against this (issue 13's target 2: 0.5 on recall@20)")
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     try:
+        columns = [parse_column(text) for text in args.columns.split(",") if text.strip()]
+        part, metric = parse_column(args.metric, "--metric")
         specs = [parse_row(text) for text in args.row]
         for name in (args.baseline, args.claim):
             if name not in [label for label, _ in specs]:
@@ -289,15 +363,22 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    header = ("| row | seeds | NDCG@10 | Recall@20 | tail NDCG@10 | head NDCG@10 | prior (weight, rarity) "
-              "| machine |\n|---|---|---|---|---|---|---|---|")
+    titles = [column_title(p, m) for p, m in columns] + (["cold / warm"] if args.cold_ratio else [])
+    header = ("| row | seeds | " + " | ".join(titles) + " | prior (weight/rarity) | machine |\n|"
+              + "---|" * (len(titles) + 4))
     table = []
     for label, runs in rows.items():
-        chosen = ", ".join(f"{r['prior']['weight']:g}/{r['prior']['rarity']:g}" for r in runs) if "prior" in runs[0] else "-"
+        chosen = "-"
+        if "prior" in runs[0]:
+            chosen = ", ".join(f"{r['prior']['weight']:g}/{r['prior']['rarity']:g}"
+                               + (f" (cold floor {r['prior']['cold_floor']:g})" if r["prior"].get("cold_floor") else "")
+                               for r in runs)
         machines = sorted({r["machine"] or "?" for r in runs})
+        cells = [cell(values(runs, p, m)) for p, m in columns]
+        if args.cold_ratio:
+            cells.append(cell(cold_over_warm(runs, metric), digits=3))
         table.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
-                     + " | ".join(cell(values(runs, p, m)) for p, m in COLUMNS)
-                     + f" | {chosen} | {'; '.join(machines)} |")
+                     + " | ".join(cells) + f" | {chosen} | {'; '.join(machines)} |")
     command = "python -m recbole_tpad.benchmark.claim " + shlex.join(
         argv if argv is not None else sys.argv[1:])
     lines = [f"# Claim: {args.claim} against {args.baseline} ({args.name})", "",
@@ -306,7 +387,9 @@ def main(argv=None):
              "prior' row is the same checkpoints ranked with the content prior whose weight and rarity "
              "were chosen on validation (`benchmark.content_prior`).", "", header] + table
     lines += ["", "Verdict (a gap under 2 std of either row is a tie; one seed on a side decides nothing):", ""]
-    lines += judge(rows, args.claim, args.baseline, args.ratio, args.floor) or ["- nothing to compare"]
+    lines += judge(rows, args.claim, args.baseline, args.ratio, args.floor, part, metric) or ["- nothing to compare"]
+    if args.cold_ratio:
+        lines += judge_cold_ratio(rows, args.claim, args.cold_ratio, metric)
     for label, files in missing.items():
         lines.append(f"- {label}: no '+ content prior' row, no content-prior file for {', '.join(files)}")
     stem = f"claim-{args.name}"
@@ -316,17 +399,18 @@ def main(argv=None):
     if args.ratio:
         for suffix in (PRIOR, ""):
             if rows.get(args.baseline + suffix):
-                target = args.ratio * mean_std(values(rows[args.baseline + suffix]))[0]
+                target = args.ratio * mean_std(values(rows[args.baseline + suffix], part, metric))[0]
                 marks.append((target, f"{args.ratio:g} x {args.baseline + suffix} ({target:.4f})"))
                 break
-    plot(rows, out / f"{stem}.png", f"{args.name}: {args.claim} against {args.baseline}", marks)
-    lines += ["", f"![test NDCG@10 by row]({stem}.png)"]
+    plot(rows, out / f"{stem}.png", f"{args.name}: {args.claim} against {args.baseline}", marks, part, metric)
+    lines += ["", f"![test {column_title(part, metric)} by row]({stem}.png)"]
     front, bar = tail_at_equal_accuracy(rows, args.claim, args.baseline)
     if front and plot_front(rows, out / f"{stem}-tradeoff.png", f"{args.name}: all against tail cases", bar):
         lines += [""] + front + ["", f"![validation trade-off]({stem}-tradeoff.png)"]
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "claim": args.claim, "baseline": args.baseline, "ratio": args.ratio,
-        "floor": args.floor, "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
+        "floor": args.floor, "metric": f"{part}:{metric}", "cold_ratio": args.cold_ratio,
+        "columns": [f"{p}:{m}" for p, m in columns], "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
                                               for r in runs] for label, runs in rows.items()},
         "missing_priors": missing})
     print(report.read_text())
