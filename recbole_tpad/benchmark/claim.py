@@ -323,7 +323,7 @@ def plot(rows, path, title, marks=(), part="all", metric="ndcg@10"):
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels([wrap(label) for label in labels], fontsize=8)
     ax.set_ylabel(f"test {column_title(part, metric)}")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)  # long row names: the default size clips it
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
