@@ -207,8 +207,8 @@ def judge_cold_ratio(rows, claim, target, metric):
             continue
         ratios = cold_over_warm(runs, metric)
         if None in ratios:
-            lines.append(f"- **{claim + suffix}**: some run has no warm or cold {metric}; "
-                         "no cold / warm verdict.")
+            lines.append(f"- **{claim + suffix}**: some run has no warm or cold {metric}, or a warm "
+                         "one of 0; no cold / warm verdict.")
             continue
         short = [str(r["seed"]) for r, x in zip(runs, ratios) if x < target]
         lines.append(f"- **{claim + suffix}**, cold / own warm {metric} by seed: "
