@@ -190,11 +190,8 @@ def judge(rows, claim, baseline, ratio, floor, part="all", metric="ndcg@10"):
 
 def cold_over_warm(runs, metric):
     """Each run's cold over its own warm score (None where either is missing or warm is 0)."""
-    out = []
-    for run in runs:
-        cold, warm = (run["slices"].get(part, {}).get(metric) for part in ("cold", "warm"))
-        out.append(cold / warm if cold is not None and warm else None)
-    return out
+    return [cold / warm if cold is not None and warm else None
+            for cold, warm in zip(values(runs, "cold", metric), values(runs, "warm", metric))]
 
 
 def judge_cold_ratio(rows, claim, target, metric):
