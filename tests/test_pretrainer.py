@@ -435,7 +435,10 @@ def test_a_transition_teacher_is_learned_keys_the_work_folder_and_is_checked(tin
         text = (tmp_path / "results" / "pretrain-demo.md").read_text()
         assert "Transition teacher: `teacher-test`" in text and "| stage 2 teacher |" in text
         assert "| **total** |" in text and "resumed the run" not in text  # one uninterrupted call
-        assert f"{held_out['teacher_recall@20']:.4f} |" in text.splitlines()[-3]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {held_out['cases']} |"))
+        teacher_ratio = held_out["teacher_recall@20"] / held_out["popularity_recall@20"]
+        assert row.endswith(f" {held_out['teacher_recall@20']:.4f} | {teacher_ratio:.2f} |"), row
+        assert "| teacher's last item | teacher's ratio |" in text
         without = pretrain_config("demo", config_dict={**values, "transition_teacher": None})
         assert work_dir_for("demo", without, data_dir) != work
         assert features_current("demo", config, data_dir)
