@@ -101,7 +101,7 @@ def main(argv=None):
     if held_out:
         pmi = held_out.get("transfer_pmi_recall@20")
         if pmi is None:  # written before the log q correction: its one ranking is the score alone
-            held_out = {**held_out, "transfer_recall@20": float("nan"), "ratio_to_popularity": None}
+            held_out = {**held_out, "transfer_recall@20": float("nan")}
             pmi = summary["held_out"]["transfer_recall@20"]
             lines += ["This run's held-out report predates the log q correction (below): it ranked by "
                       "the score alone.", ""]
@@ -123,7 +123,7 @@ def main(argv=None):
                   "|---|---|---|---|---|---|---|" + ("---|---|" if teacher else ""),
                   f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
                   f"{pmi:.4f} | {held_out.get('last_item_recall@20', float('nan')):.4f} | "
-                  f"{held_out['popularity_recall@20']:.4f} | {held_out['ratio_to_popularity'] or float('nan'):.2f} | "
+                  f"{held_out['popularity_recall@20']:.4f} | {_ratio(held_out['transfer_recall@20'], held_out['popularity_recall@20']):.2f} | "
                   f"{held_out.get('markov_recall@20', float('nan')):.4f} |"
                   + (f" {held_out.get('teacher_recall@20', float('nan')):.4f} | "
                      f"{_ratio(held_out.get('teacher_recall@20'), held_out['popularity_recall@20']):.2f} |"
