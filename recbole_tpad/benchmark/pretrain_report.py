@@ -105,6 +105,7 @@ def main(argv=None):
             pmi = summary["held_out"]["transfer_recall@20"]
             lines += ["This run's held-out report predates the log q correction (below): it ranked by "
                       "the score alone.", ""]
+        pop = held_out["popularity_recall@20"]
         lines += ["Held out (validation cases, never the test split): the next item ranked among all "
                   f"{summary['items']} items by the Transfer-MLLM's estimate of p(next | session) "
                   "(its next-item score plus log q, q being how often stage 2 drew the item as a "
@@ -123,10 +124,10 @@ def main(argv=None):
                   "|---|---|---|---|---|---|---|" + ("---|---|" if teacher else ""),
                   f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
                   f"{pmi:.4f} | {held_out.get('last_item_recall@20', float('nan')):.4f} | "
-                  f"{held_out['popularity_recall@20']:.4f} | {_ratio(held_out['transfer_recall@20'], held_out['popularity_recall@20']):.2f} | "
+                  f"{pop:.4f} | {_ratio(held_out['transfer_recall@20'], pop):.2f} | "
                   f"{held_out.get('markov_recall@20', float('nan')):.4f} |"
                   + (f" {held_out.get('teacher_recall@20', float('nan')):.4f} | "
-                     f"{_ratio(held_out.get('teacher_recall@20'), held_out['popularity_recall@20']):.2f} |"
+                     f"{_ratio(held_out.get('teacher_recall@20'), pop):.2f} |"
                      if teacher else ""), ""]
         if teacher:
             lines += ["The teacher's ratio is the reference for the Transfer-MLLM's: both learn the "
