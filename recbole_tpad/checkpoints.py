@@ -68,12 +68,14 @@ def rng_state():
 
 
 def set_rng_state(state):
-    torch.set_rng_state(state["torch"])
+    """Restore :func:`rng_state`; its tensors may come back on the GPU (a checkpoint read with
+    ``map_location=cuda``), and torch takes generator states only as CPU byte tensors."""
+    torch.set_rng_state(state["torch"].cpu())
     random.setstate((state["python_version"], tuple(state["python"]), None))
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+    np.random.set_state(("MT19937", state["numpy_keys"].cpu().numpy().astype(np.uint32),
                          state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def dataset_checksum_of(trainer):

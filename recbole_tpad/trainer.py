@@ -56,7 +56,7 @@ class SafeCheckpoints:
         set_rng_state(state["rng"])
         loader = getattr(self, "train_loader", None)
         if loader is not None and "train_loader" in state["rng"]:
-            loader.generator.set_state(state["rng"]["train_loader"])
+            loader.generator.set_state(state["rng"]["train_loader"].cpu())
         self.resumed_history = state.get("history") or {}  # older checkpoints have none
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 

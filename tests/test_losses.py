@@ -131,5 +131,5 @@ def test_exclude_history_never_ranks_history_items_and_drops_what_it_cannot_rank
     for batch in test:
         interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
         top = scores.topk(20).indices
-        seen = interaction["item_id_list"]
+        seen = interaction["item_id_list"].to(top.device)
         assert not ((top.unsqueeze(2) == seen.unsqueeze(1)) & (seen.unsqueeze(1) > 0)).any()

@@ -295,12 +295,14 @@ def test_items_are_read_in_length_batches_and_come_back_in_their_order(tiny_llm,
     for r in rows:  # the cache holds each item's own states, whatever batch computed them
         alone = trainer.backbone.lower_states([trainer.items[r]], trainer.config["encode_prompt"],
                                               trainer.upto)[0]
-        assert torch.allclose(trainer.lower[r].float(), alone, atol=1e-2)
+        assert torch.allclose(trainer.lower[r].float(), alone.cpu(), atol=1e-2)  # the cache is on the CPU
     with torch.no_grad():
         together = trainer.encode(rows, "transfer")
         alone = torch.cat([trainer.encode([r], "transfer") for r in rows])
         assert torch.allclose(together, alone, atol=1e-4)
-        assert torch.allclose(trainer.encode_all("transfer", "z_T")[rows], alone, atol=1e-4)
+        # encode_all runs under the run's precision (bf16 autocast on a GPU): looser there
+        atol = 1e-4 if trainer.config["precision"] == "fp32" else 2e-2
+        assert torch.allclose(trainer.encode_all("transfer", "z_T")[rows], alone, atol=atol)
 
 
 def test_feature_path_is_what_feature_source_names(tmp_path):

@@ -43,7 +43,7 @@ def test_recommend_ranks_a_session_as_evaluation_does(model, checkpoints):
     batch = Interaction({"item_id_list": torch.tensor([[5, 9, 17] + [0] * (rec.max_length - 3)]),
                          "item_length": torch.tensor([3])})
     with torch.no_grad():
-        scores = rec.model.full_sort_predict(batch).view(-1)
+        scores = rec.model.full_sort_predict(batch.to(next(rec.model.parameters()).device)).view(-1).cpu()
     scores[0] = -torch.inf
     assert [r.item for r in top] == [rec.id_to_token[i] for i in scores.topk(10).indices.tolist()]
     seen = rec.recommend(session, k=30, exclude_seen=True)
@@ -114,7 +114,7 @@ def test_a_trained_id_model_exports_its_item_vectors_as_a_teacher(checkpoints, d
                                            missing_feature="zero")
         found = [k for k in range(1, len(tokens)) if tokens[k] not in set(report.missing)]
         assert len(found) > 0.9 * (len(tokens) - 1)
-        weight = model.item_embedding.weight.detach().numpy()
+        weight = model.item_embedding.weight.detach().cpu().numpy()
         np.testing.assert_allclose(table[found], weight[found], atol=1e-6)  # each row is its item's
         meta = read_metadata(path)
         assert meta["producer"]["model"] == "GRU4Rec" and len(meta["producer"]["checkpoint_sha256"]) == 64

@@ -61,7 +61,7 @@ def test_checkpoint_reloads_with_load_data_and_model(run_config):
         result["saved_model_file"])
     assert type(model).__name__ == "TPAD" and config["model"] == "TPAD"
     saved = torch.load(result["saved_model_file"], weights_only=True)["state_dict"]
-    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(saved[k], v.cpu()) for k, v in model.state_dict().items())
     assert Path(result["saved_model_file"]).with_suffix(".json").is_file()
 
 

@@ -340,7 +340,7 @@ class Pretrainer:
             if self.backbone.projector is not None:  # fixed from here: lower states stay valid
                 self.backbone.projector.requires_grad_(False)
 
-            with clock.part("lower_states_s"):
+            with clock.part("lower_states_s"), self.autocast():  # the same precision as every other pass
                 self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
                     if self.backbone.split_forward else None
             with clock.part("z_k1_s"):

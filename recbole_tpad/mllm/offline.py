@@ -209,7 +209,8 @@ class ComposedMLLM(Backbone):
         missing = [p for p, k in zip(paths, keys) if k not in self._image_cache]
         if missing:
             for path, tokens in zip(missing, self.image_encoder(missing)):
-                self._image_cache[keys[paths.index(path)]] = tokens
+                # fp32 whatever autocast made them: a pass outside autocast reads the same cache
+                self._image_cache[keys[paths.index(path)]] = tokens.float()
         return [self._image_cache[k] for k in keys]
 
     def item_embeddings(self, items, template):
