@@ -122,6 +122,12 @@ class Recommender:
                     name, meta.get("producer", {}).get("name"))
         return [item.item_id for item in items]
 
+    @property
+    def device(self):
+        """Where the model's tensors live (the CPU for a model with none): its inputs go there."""
+        tensors = list(self.model.parameters()) + list(self.model.buffers())
+        return tensors[0].device if tensors else torch.device("cpu")
+
     def _ids(self, session, strict):
         ids, skipped = [], []
         for token in session:
@@ -155,9 +161,7 @@ class Recommender:
                 ids = parsed[i][0]
                 seqs[row, :len(ids)] = torch.tensor(ids)
                 lengths[row] = len(ids)
-            tensors = list(self.model.parameters()) + list(self.model.buffers())
-            device = tensors[0].device if tensors else torch.device("cpu")
-            batch = Interaction({self.seq_field: seqs, self.len_field: lengths}).to(device)
+            batch = Interaction({self.seq_field: seqs, self.len_field: lengths}).to(self.device)
             scores[known] = self.model.full_sort_predict(batch).view(len(known), -1).float().cpu()
         results = []
         for i, (ids, skipped) in enumerate(parsed):

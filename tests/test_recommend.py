@@ -43,7 +43,7 @@ def test_recommend_ranks_a_session_as_evaluation_does(model, checkpoints):
     batch = Interaction({"item_id_list": torch.tensor([[5, 9, 17] + [0] * (rec.max_length - 3)]),
                          "item_length": torch.tensor([3])})
     with torch.no_grad():
-        scores = rec.model.full_sort_predict(batch.to(next(rec.model.parameters()).device)).view(-1).cpu()
+        scores = rec.model.full_sort_predict(batch.to(rec.device)).view(-1).cpu()
     scores[0] = -torch.inf
     assert [r.item for r in top] == [rec.id_to_token[i] for i in scores.topk(10).indices.tolist()]
     seen = rec.recommend(session, k=30, exclude_seen=True)
