@@ -6,8 +6,9 @@ Examples:
     python run_hyper.py --model=TPAD --dataset=demo --ray-address=127.0.0.1:6379 --cpus-per-trial=2
     python run_hyper.py --model=TPAD --dataset=demo --resume          # continue an interrupted search
 
-The search space is properties/hyper/<model>.yaml unless --space is given. Further --key=value
-pairs fix config values for every trial (e.g. --epochs=10). Results go to
+--model may be a variant of properties/variants.yaml (TPAD-zU-SS-default): its settings are
+fixed in every trial. The search space is properties/hyper/<model>.yaml unless --space is
+given. Further --key=value pairs fix config values for every trial (e.g. --epochs=10). Results go to
 <storage>/<name>/trials.md, trials.csv and trials.best.yaml; re-run the best trial with
 python run_recbole_tpad.py --config_files=<storage>/<name>/trials.best.yaml
 """

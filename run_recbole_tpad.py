@@ -4,6 +4,7 @@ Examples:
     python run_recbole_tpad.py --model=TPAD --dataset=demo      # pretrains first when demo.tpad-zU.npy is missing
     python run_recbole_tpad.py --model=SASRec --dataset=amazon-sports --epochs=30
     python run_recbole_tpad.py --model=TPAD --dataset=amazon-sports --encoder=gru --fusion=sum
+    python run_recbole_tpad.py --model=TPAD-zU-SS-default --dataset=amazon-sports   # a results row by its label
     python run_recbole_tpad.py --stage=features --dataset=amazon-sports
     python run_recbole_tpad.py --stage=pretrain --dataset=demo
     python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=text-minilm   # ablation
@@ -22,8 +23,10 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", "-m", default=None,
-                        help="TPAD (default), or a RecBole model such as SASRec, GRU4Rec, SRGNN, "
-                             "NARM, STAMP, BERT4Rec; a 'model:' in --config_files is used if not given")
+                        help="TPAD (default), a RecBole model such as SASRec, GRU4Rec, SRGNN, "
+                             "NARM, STAMP, BERT4Rec, or a variant of properties/variants.yaml (a "
+                             "model and its settings: TPAD-zU-SS-default, SASRecPub-SS, ...; "
+                             "--key=value still wins); a 'model:' in --config_files is used if not given")
     parser.add_argument("--dataset", "-d", default=None,
                         help="a folder under data_path, a shared dataset (amazon-sports) or demo "
                              "(default); a 'dataset:' in --config_files is used if not given")
@@ -79,10 +82,12 @@ def main(argv=None):
     from recbole_tpad.losses import ObjectiveConfigError
     from recbole_tpad.quick_start import DatasetInvalidError, build_features, format_results, run
     from recbole_tpad.registry import UnknownModelError, plugin_models, recbole_models
+    from recbole_tpad.variants import prepare_variant, variants
 
     if args.list_models:
         print("plugin:", ", ".join(plugin_models()))
         print("RecBole sequential:", ", ".join(recbole_models()))
+        print("variants (properties/variants.yaml):", ", ".join(variants()))
         return 0
     if args.stage == "recommend":
         return recommend_stage(args, extra)
@@ -110,13 +115,14 @@ def main(argv=None):
             path = build_features(args.dataset, files, config_dict, force=args.force)
             print(f"feature file: {path}")
             return 0
-        result = run(args.model, args.dataset, files, config_dict, saved=not args.no_save,
+        model, config_dict = prepare_variant(args.model, args.dataset, config_dict, files)
+        result = run(model, args.dataset, files, config_dict, saved=not args.no_save,
                      resume_file=args.resume)
     except (UnknownModelError, UnknownDatasetError, DatasetInvalidError, FeatureFileError,
             PretrainConfigError, SessionSourceError, ObjectiveConfigError, CheckpointError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_results([result]))
+    print(format_results([dict(result, model=args.model)]))  # a variant by its label
     return 0
 
 

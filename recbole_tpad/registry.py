@@ -55,7 +55,8 @@ def get_model(name):
     raise UnknownModelError(
         f"unknown model {name!r}. Plugin models: {', '.join(sorted(models))}. "
         f"RecBole sequential models: {', '.join(recbole_models())}. "
-        "Other RecBole families (general, context-aware, knowledge) are accepted by their class name too."
+        "Other RecBole families (general, context-aware, knowledge) are accepted by their class name too, "
+        "and the run script takes the variants of properties/variants.yaml (--list-models lists them)."
     )
 
 

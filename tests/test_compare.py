@@ -58,31 +58,6 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
     assert runs["TPAD"][0]["epoch_seconds"] > 0 and runs["TPAD"][0]["test_cases"] == 150
 
 
-def test_variants_name_a_model_and_its_settings():
-    from recbole_tpad.benchmark.compare import pretrain_only_keys, pretrained_views, resolve_variant
-
-    assert resolve_variant("TPAD-zU") == ("TPAD", {"feature_source": "tpad-zU"})
-    assert resolve_variant("TPAD-ID") == ("TPAD", {"use_features": False})
-    assert resolve_variant("SASRec") == ("SASRec", {})
-    assert pretrained_views({"feature_source": "tpad-zK"}) == ({"feature_prefix": "tpad"}, "zK")
-    assert pretrained_views({"feature_source": "tpad-noHMIE-zU", "pretrain": {"use_hmie": False}}) == (
-        {"use_hmie": False, "feature_prefix": "tpad-noHMIE"}, "zU")
-    assert pretrained_views({"feature_source": "text-minilm"}) is None
-    # a plain TPAD reads its yaml default, the pretrainer's z_U: made explicit, so the comparison
-    # pretrains once before its units; the command line's source or an ID-only run wins
-    from recbole_tpad.benchmark.compare import with_pretrained_source
-
-    assert with_pretrained_source("TPAD", {}) == {"feature_source": "tpad-zU"}
-    assert with_pretrained_source("TPAD", {}, {"feature_source": "text-minilm"}) == {}
-    assert with_pretrained_source("TPAD", {}, {"feature_source": "tpad-zK"}) == {"feature_source": "tpad-zK"}
-    assert with_pretrained_source("TPAD", {"use_features": False}) == {"use_features": False}
-    assert with_pretrained_source("ContentKNN", {}) == {} and with_pretrained_source("SASRec", {}) == {}
-    # pretrain-only settings never reach RecBole's Config; shared ones reach both
-    pretrain_only = pretrain_only_keys()
-    assert "stage2_steps" in pretrain_only and "seed" not in pretrain_only
-    assert "epochs" not in pretrain_only
-
-
 @pytest.mark.parametrize("argument,says", [
     ("exclude_history=True", "cannot read argument 'exclude_history=True': write config values as --key=value"),
     ("--seeds=a", "--seeds='a': give whole numbers separated by commas"),

@@ -88,10 +88,22 @@ def test_a_checkpoint_reloads_with_its_own_settings_after_the_defaults_change(ru
     assert model.cold_item_ids == "content" and model.dim == 32 and hasattr(model, "content_head")
 
 
+def test_run_script_takes_a_variant_by_its_label(run_config, capsys):
+    # TPAD-ID is TPAD with use_features: False, so the missing feature file is never read;
+    # plain TPAD with the same file refuses to run (test_missing_feature_file_is_a_clear_error)
+    argv = ["--model=TPAD-ID", "--dataset=demo", "--feature_file=/nonexistent/f.npy"] + [
+        f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
+    assert run_recbole_tpad.main(argv) == 0
+    assert "| TPAD-ID |" in capsys.readouterr().out
+    assert run_recbole_tpad.main(["--list-models"]) == 0
+    assert "TPAD-zU-SS-default" in capsys.readouterr().out
+
+
 def test_unknown_model_lists_the_models(run_config, capsys):
     assert run_recbole_tpad.main(["--model=NoSuchModel", "--dataset=demo"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'NoSuchModel'" in err and "TPAD" in err and "SASRec" in err
+    assert "variants.yaml" in err
 
 
 def test_unknown_dataset_lists_the_datasets(run_config, capsys):

@@ -206,3 +206,10 @@ def test_best_yaml_records_the_values_trials_used():
     code = "__import__('os').getcwd()"
     assert _plain({"topk": "[5, 10]", "fusion": "gate", "lr": np.float64(0.01), "x": code}) == {
         "topk": [5, 10], "fusion": "gate", "lr": 0.01, "x": code}
+
+
+def test_a_variant_is_searched_under_its_label_with_its_space(search_args, tmp_path):
+    # a variant names the experiment and takes its model's space (TPAD's), refused here before
+    # Ray starts since there is nothing to resume
+    with pytest.raises(SearchSetupError, match=r"nothing to resume at .*TPAD-ID-demo-random"):
+        run_search("TPAD-ID", "demo", resume=True, **search_args)

@@ -23,60 +23,12 @@ import time
 from pathlib import Path
 
 from recbole_tpad.paths import properties_dir
+from recbole_tpad.variants import (pretrain_only_keys, pretrained_views, recbole_overrides,
+                                   resolve_variant, with_pretrained_source)
 
 
 def _result_path(out_dir, dataset, name):
     return Path(out_dir) / "runs" / dataset / f"{name}.json"
-
-
-def resolve_variant(label):
-    """``TPAD-zU`` -> ``("TPAD", {"feature_source": "tpad-zU"})`` from ``properties/variants.yaml``;
-    a label not listed there is a plain model name with no overrides. A variant's ``pretrain``
-    settings stay in the overrides under that key (see :func:`pretrained_views`)."""
-    import yaml
-
-    variants = yaml.safe_load((properties_dir() / "variants.yaml").read_text()) or {}
-    if label in variants:
-        spec = dict(variants[label])
-        return spec.pop("model"), spec
-    return label, {}
-
-
-def with_pretrained_source(model, overrides, config_dict=None):
-    """The variant's overrides, with the pretrained feature source its runs will read made
-    explicit when it comes from the command line or the model's yaml (a plain ``TPAD`` reads
-    ``tpad-zU``): so the pretrainer runs once before the units, not in each unit at once, and
-    the run's settings name the file."""
-    import yaml
-
-    from recbole_tpad.data.sources import FeatureSource
-
-    given = config_dict or {}
-    if "feature_source" in overrides or False in (overrides.get("use_features"), given.get("use_features")):
-        return overrides
-    source = given.get("feature_source")
-    if source is None:
-        path = properties_dir() / "model" / f"{model}.yaml"
-        source = (yaml.safe_load(path.read_text()) or {}).get("feature_source") if path.is_file() else None
-    if source and FeatureSource.parse(source).pretrained:
-        return {**overrides, "feature_source": source}
-    return overrides
-
-
-def recbole_overrides(overrides):
-    """A variant's settings for the RecBole run: all but its ``pretrain`` block."""
-    return {k: v for k, v in overrides.items() if k != "pretrain"}
-
-
-def pretrained_views(overrides):
-    """``(pretrain settings, view)`` of a variant reading pretrained features, else ``None``:
-    ``feature_source: tpad-noHMIE-zU`` -> ``({"feature_prefix": "tpad-noHMIE", ...}, "zU")``."""
-    from recbole_tpad.data.sources import FeatureSource
-
-    source = FeatureSource.parse(overrides.get("feature_source", ""))
-    if not source.pretrained:
-        return None
-    return {**overrides.get("pretrain", {}), "feature_prefix": source.producer}, source.view
 
 
 def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()):
@@ -263,13 +215,6 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
                       flush=True)
     ordered = [results[u["name"]] for u in units if u["name"] in results]
     return ordered, failed
-
-
-def pretrain_only_keys():
-    """Settings only the pretrainer reads (they must not reach RecBole's Config)."""
-    from recbole_tpad.distill.settings import pretrain_keys
-
-    return pretrain_keys() - {"seed", "data_path", "checkpoint_dir", "show_progress"}
 
 
 def main(argv=None):

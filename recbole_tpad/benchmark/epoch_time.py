@@ -16,12 +16,11 @@ from recbole_tpad.benchmark import write_results
 def measure(label, dataset, config_dict):
     """Seconds for one training epoch and for full-ranking evaluation of the test split of a
     model or a variant of ``properties/variants.yaml`` (``TPAD-zU``)."""
-    from recbole_tpad.benchmark.compare import recbole_overrides, resolve_variant
     from recbole_tpad.quick_start import build_experiment
+    from recbole_tpad.variants import prepare_variant
 
-    model_name, overrides = resolve_variant(label)
-    _, (train, _, test), trainer = build_experiment(
-        model_name, dataset, config_dict={**config_dict, **recbole_overrides(overrides)})
+    model_name, settings = prepare_variant(label, dataset, config_dict, variant_wins=True)
+    _, (train, _, test), trainer = build_experiment(model_name, dataset, config_dict=settings)
     epoch = trainer.train_one_epoch(train)
     tic = time.perf_counter()
     trainer.evaluate(test, load_best_model=False, show_progress=False)

@@ -99,11 +99,11 @@ def main(argv=None):
     import torch
 
     import recbole_tpad  # noqa: F401
-    from recbole_tpad.benchmark.compare import recbole_overrides, resolve_variant
     from recbole_tpad.config import Config, parse_cli_values
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.quick_start import machine_description, run
     from recbole_tpad.recommend import Recommender
+    from recbole_tpad.variants import prepare_variant
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,14 +111,14 @@ def main(argv=None):
     data_root = Path(Config(model="SASRec", dataset=args.dataset, config_dict=values)["data_path"]).parent
     ensure_dataset(args.dataset, data_root)
     name, new_items, cold_cases = derive_warm_dataset(data_root, args.dataset)
-    model, overrides = resolve_variant(args.variant)
     summary = None
     if args.checkpoint:
         checkpoint = args.checkpoint
         record = Path(checkpoint).with_suffix(".json")  # what quick_start.run wrote beside it
         summary = json.loads(record.read_text()) if record.is_file() else None
     else:
-        summary = run(model, name, config_dict={**recbole_overrides(overrides), **values})
+        model, settings = prepare_variant(args.variant, name, values)
+        summary = run(model, name, config_dict=settings)
         checkpoint = summary["saved_model_file"]
     rec = Recommender.from_checkpoint(checkpoint)
     tic = time.perf_counter()

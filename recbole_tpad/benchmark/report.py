@@ -228,7 +228,7 @@ def pretraining_seconds(result):
     """Seconds the pretrainer spent on the feature file a TPAD run read (from the run folder's
     ``summary.json``: every call's, for a resumed run whose checkpoint kept the clock), or
     ``None``."""
-    from recbole_tpad.benchmark.compare import pretrained_views
+    from recbole_tpad.variants import pretrained_views
     from recbole_tpad.data.features import read_metadata
     from recbole_tpad.distill.settings import feature_path
     from recbole_tpad.distill.state import RunClock

@@ -148,6 +148,8 @@ def run_search(model, dataset, *, space_file=None, searcher="random", num_sample
                config_dict=None, name=None, storage="ray_results", ray_address=None,
                ray_temp_dir=None, resume=False, out=None, verbose=1):
     """Search ``model``'s hyperparameters on ``dataset`` with Ray Tune and write the results.
+    ``model`` may be a variant of ``properties/variants.yaml``: its settings are then fixed in
+    every trial (under ``config_dict``), and the space is its model's.
 
     Args:
         space_file: search-space yaml (default ``properties/hyper/<model>.yaml``).
@@ -169,15 +171,19 @@ def run_search(model, dataset, *, space_file=None, searcher="random", num_sample
     import ray
     from ray import tune
 
+    from recbole_tpad.variants import prepare_variant
+
     started = time.time()
     # Trials checkpoint every epoch; on small data that is often, and Ray warns each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    label = model  # a model, or a variant of properties/variants.yaml: its settings are fixed values
+    model, config_dict = prepare_variant(label, dataset, config_dict, config_file_list)
     space_file = Path(space_file) if space_file else default_space_file(model)
     raw_space = read_space_file(space_file)
     space = param_space(raw_space, searcher, space_file)
     config, fixed = prepare_search(model, dataset, config_file_list, config_dict)
     metric, mode = "valid_score", ("max" if config["valid_metric_bigger"] else "min")
-    name = name or f"{model}-{dataset}-{searcher}"
+    name = name or f"{label}-{dataset}-{searcher}"
     storage = Path(storage).resolve()
     experiment_dir = storage / name
     if resume and not (experiment_dir / "tuner.pkl").is_file():
