@@ -337,6 +337,10 @@ def test_stage2_learns_the_transitions(tiny_llm, image_root, tmp_path, query):
 
 def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny_llm, image_root,
                                                                             tmp_path):
+    # an earlier test's files of these settings are current (the work folder's key is the
+    # settings, not the folder), and pretrain would return them without computing anything
+    for path in (image_root / "demo").glob("demo.tpad*-z?.npy"):
+        path.unlink()
     full = pretrain("demo", config_dict=settings(image_root, tmp_path), backbone=backbone(tiny_llm))
     full_bytes = np.load(full["zU"]).tobytes()
     chunks = sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt"))
@@ -352,6 +356,23 @@ def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny
     assert sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt")) == chunks
     assert [c.stat().st_mtime_ns for c in chunks] == stamps
     assert np.array_equal(np.load(ablation["zK"]), np.load(full["zK"]))
+
+
+def test_the_lower_layer_cache_is_kept_apart_by_precision(tmp_path):
+    from recbole_tpad.distill.state import LowerStateCache
+    from recbole_tpad.mllm.prompts import ItemContent
+
+    class Weights:  # what the cache reads of a backbone to name its folder
+        def fingerprint(self):
+            return "weights-1"
+
+    items = [ItemContent("a", "a red ball", None), ItemContent("b", "a blue bat", None)]
+    folder = {p: LowerStateCache(tmp_path, Weights(), "Item: {text}", 2, items, p).folder
+              for p in ("fp32", "bf16")}
+    # bf16 states are computed differently, not fp32 ones rounded: a run of the other precision
+    # must not read them; fp32 keeps the folder it had before precision was part of the name
+    assert folder["fp32"] != folder["bf16"]
+    assert folder["fp32"] == LowerStateCache(tmp_path, Weights(), "Item: {text}", 2, items).folder
 
 
 def test_quiet_mode_still_shows_progress_with_an_estimate(capsys):

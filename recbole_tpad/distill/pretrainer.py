@@ -162,7 +162,8 @@ class Pretrainer:
     # ------------------------------------------------------------------ lower layers
     def lower_state_cache(self):
         return state.LowerStateCache(self.config["checkpoint_dir"], self.backbone,
-                                     self.config["encode_prompt"], self.cache_depth, self.items)
+                                     self.config["encode_prompt"], self.cache_depth, self.items,
+                                     self.config["precision"])
 
     def read_lengths(self, rows):
         """Sort keys of how long items ``rows`` are to read (exact under the split forward)."""

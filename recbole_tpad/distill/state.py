@@ -130,14 +130,16 @@ def load_checkpoint(path, backbone, objectives, optimizers, rng):
 class LowerStateCache:
     """The frozen layers ``0:upto`` of every item's encode prompt, computed once, in resumable
     chunks (fp16). One folder per (backbone weights incl. the fixed projector, encode prompt,
-    depth, item contents), shared by every run that agrees on those (ablations, and datasets
-    derived from one another, such as ``X-session``): they depend on nothing a run trains
-    after stage 1."""
+    depth, item contents, and the precision they are computed in: bf16 states are not fp32
+    ones rounded), shared by every run that agrees on those (ablations, and datasets derived
+    from one another, such as ``X-session``): they depend on nothing a run trains after stage 1."""
 
-    def __init__(self, root, backbone, encode_prompt, upto, items):
+    def __init__(self, root, backbone, encode_prompt, upto, items, precision="fp32"):
         self.backbone, self.encode_prompt, self.upto, self.items = backbone, encode_prompt, upto, items
-        key = json.dumps([PRETRAINER_VERSION, backbone.fingerprint(), encode_prompt, upto,
-                          items_checksum(items)], sort_keys=True, default=str)
+        parts = [PRETRAINER_VERSION, backbone.fingerprint(), encode_prompt, upto, items_checksum(items)]
+        if precision != "fp32":  # absent on fp32, so the caches made before it keep their folders
+            parts.append(precision)
+        key = json.dumps(parts, sort_keys=True, default=str)
         self.folder = Path(root).resolve() / "pretrain" / "lower-states" / \
             hashlib.sha256(key.encode()).hexdigest()[:12]
 
