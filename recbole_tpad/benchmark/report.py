@@ -51,17 +51,29 @@ def cell(values, digits=4):
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
 
 
+def machine_of(runs):
+    """The one machine a model's runs ran on, or ``None`` when they ran on several: a GPU's
+    seconds and a CPU's do not average into one figure, nor divide into a ratio."""
+    found = {r.get("machine") or str(r.get("device", "?")) for r in runs}
+    return found.pop() if len(found) == 1 else None
+
+
+def timings(runs, seconds):
+    """``seconds(run)`` of each run, or ``[]`` (shown as ``-``) when they ran on several machines."""
+    return [seconds(r) for r in runs] if machine_of(runs) else []
+
+
 def summarize(runs, metrics):
     """One model's runs -> a flat dict of means and stds (the CSV row)."""
     row = {"model": runs[0]["model"], "seeds": len(runs)}
     for metric in metrics:
         row[metric], row[metric + "_std"] = mean_std([r["test_result"].get(metric) for r in runs])
-    row["epoch_seconds"], _ = mean_std([r.get("mean_epoch_seconds") for r in runs])
+    row["epoch_seconds"], _ = mean_std(timings(runs, lambda r: r.get("mean_epoch_seconds")))
     row["epochs"], _ = mean_std([r.get("epochs_run") for r in runs])
-    row["total_minutes"], _ = mean_std([r["total_seconds"] / 60 for r in runs])
+    row["total_minutes"], _ = mean_std(timings(runs, lambda r: r["total_seconds"] / 60))
     row["peak_rss_gb"] = max(r.get("peak_rss_mb") or r.get("process_peak_rss_mb") or 0 for r in runs) / 1024
-    row["test_seconds_per_1000"], _ = mean_std(
-        [1000 * r["test_seconds"] / r["n_test_cases"] for r in runs if r.get("n_test_cases")])
+    row["test_seconds_per_1000"], _ = mean_std(timings(
+        [r for r in runs if r.get("n_test_cases")], lambda r: 1000 * r["test_seconds"] / r["n_test_cases"]))
     row["stopped_by"] = ", ".join(sorted({str(r.get("stopped_by", "-")) for r in runs}))
     row["device"] = ", ".join(sorted({str(r.get("device", "-")) for r in runs}))
     return row
@@ -75,8 +87,9 @@ def main_table(groups, metrics):
     for model, runs in groups.items():
         row = summarize(runs, metrics)
         cells = [model, str(len(runs))] + [cell([r["test_result"].get(m) for r in runs]) for m in metrics]
-        cells += [cell([r.get("mean_epoch_seconds") for r in runs], 1), cell([r.get("epochs_run") for r in runs], 1),
-                  row["stopped_by"], cell([r["total_seconds"] / 60 for r in runs], 1),
+        cells += [cell(timings(runs, lambda r: r.get("mean_epoch_seconds")), 1),
+                  cell([r.get("epochs_run") for r in runs], 1), row["stopped_by"],
+                  cell(timings(runs, lambda r: r["total_seconds"] / 60), 1),
                   f"{row['peak_rss_gb']:.1f}", row["device"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -258,9 +271,11 @@ def cost_lines(groups, base="SASRec"):
             continue
         row = summarize(runs, [])
         pre = pretraining_seconds(runs[0]) if is_tpad(runs[0]) else None
-        ratio = lambda a, c: f"{a / c:.2f}" if a and c else "-"  # noqa: E731
-        lines.append(f"| {model} | {row['epoch_seconds'] or 0:.1f} | {ratio(row['epoch_seconds'], b['epoch_seconds'])} | "
-                     f"{row['test_seconds_per_1000'] or 0:.2f} | "
+        same = machine_of(runs) is not None and machine_of(runs) == machine_of(groups[base])
+        ratio = lambda a, c: f"{a / c:.2f}" if a and c and same else "-"  # noqa: E731
+        seconds = lambda v, digits: f"{v:.{digits}f}" if v else "-"  # noqa: E731
+        lines.append(f"| {model} | {seconds(row['epoch_seconds'], 1)} | {ratio(row['epoch_seconds'], b['epoch_seconds'])} | "
+                     f"{seconds(row['test_seconds_per_1000'], 2)} | "
                      f"{ratio(row['test_seconds_per_1000'], b['test_seconds_per_1000'])} | "
                      f"{f'{pre / 60:.1f} min' if pre else '-'} |")
     return lines
@@ -376,7 +391,8 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
             "", "Each unit's own timings: units that ran at the same time (`--jobs`) shared the "
             "machine, and units finished earlier may have run under another load, so these ratios "
             "are indicative; `python -m recbole_tpad.benchmark.epoch_time` measures them side by "
-            "side in one process. "
+            "side in one process. A model whose runs were made on several machines has no time "
+            "figure (`-`), and a ratio is given only between rows made on the same machine. "
             "Pretraining: the stages of the run that wrote the feature file, summed, where it ran "
             "(its `summary.json`); the frozen lower-layer pass over the items is done once per item "
             "set and shared by later runs (ablations, derived datasets), which then show seconds for it.", ""]
