@@ -93,7 +93,7 @@ def test_tiny_pretrain_writes_feature_files_that_tpad_trains_on(tiny_llm, image_
 
 
 def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_llm, image_root,
-                                                                        tmp_path):
+                                                                        tmp_path, monkeypatch):
     straight = pretrain("demo", config_dict=settings(image_root, tmp_path / "a"),
                         backbone=backbone(tiny_llm))
     expected = {v: np.load(p) for v, p in straight.items()}
@@ -134,6 +134,22 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
                   + [f"--{k}={v}" for k, v in config.items()]) == 0
     text = (tmp_path / "results" / "pretrain-demo.md").read_text()
     assert "| **this call** |" in text and "| **total** |" not in text
+    # the finished run's held-out report re-read from its checkpoint, on all its validation
+    # cases (the run read all of them too: fewer than 2,000): the same report again; and on 7
+    def reread(cases=None):
+        run = Pretrainer("demo", pretrain_config("demo", config_dict=config), backbone=backbone(tiny_llm))
+        return run.reread_held_out(cases)
+
+    assert reread() == summary["held_out"]
+    assert reread(7)["cases"] == 7
+    # the report shows such a re-read as a second row (the real backbone is not this test's, so
+    # the re-read is the one just checked)
+    monkeypatch.setattr(Pretrainer, "reread_held_out", lambda self, cases: summary["held_out"])
+    assert report(["--dataset=demo", f"--out={tmp_path / 'results'}", "--held_out_cases=0"]
+                  + [f"--{k}={v}" for k, v in config.items()]) == 0
+    text = (tmp_path / "results" / "pretrain-demo.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith(f"| {summary['held_out']['cases']} | ")]
+    assert len(rows) == 2 and rows[0] == rows[1] and "--held_out_cases=0" in text, rows
     import torch
 
     log = torch.load(work / "checkpoint.pt", weights_only=True)["log"]

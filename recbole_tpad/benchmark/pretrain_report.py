@@ -5,6 +5,8 @@
 Reads the run's work folder (the same settings select the same folder as ``--stage=pretrain``):
 ``summary.json`` (seconds per stage, peak memory), the loss log in ``checkpoint.pt`` and
 ``curves.png``; writes ``results/pretrain-<dataset>.md`` and copies the curves beside it.
+``--held_out_cases=N`` (0: all) also re-reads the finished run's held-out report on N validation
+cases (the run reads the first 2,000), from its checkpoint.
 """
 
 import argparse
@@ -37,6 +39,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--out", default="results")
+    parser.add_argument("--held_out_cases", type=int, default=None,
+                        help="also re-read the finished run's held-out report on this many validation "
+                             "cases (0: all; the run's own report reads the first 2,000); encodes the "
+                             "items' transfer states again (minutes)")
     args, extra = parser.parse_known_args(argv)
 
     import torch
@@ -98,6 +104,11 @@ def main(argv=None):
         f"= {math.log(config['stage2_batch']):.3f}.", ""]
     held_out = summary.get("held_out")
     teacher = config.get("transition_teacher")
+    reread = []
+    if held_out and args.held_out_cases is not None:
+        from recbole_tpad.distill.pretrainer import Pretrainer
+
+        reread = [Pretrainer(args.dataset, config).reread_held_out(args.held_out_cases or None)]
     if held_out:
         pmi = held_out.get("transfer_pmi_recall@20")
         if pmi is None:  # written before the log q correction: its one ranking is the score alone
@@ -121,14 +132,23 @@ def main(argv=None):
                      if teacher else ""), "",
                   "| cases | Transfer-MLLM Recall@20 | score alone | last item's z_T | popularity Recall@20 | ratio | ID transition counts |"
                   + (" teacher's last item | teacher's ratio |" if teacher else ""),
-                  "|---|---|---|---|---|---|---|" + ("---|---|" if teacher else ""),
-                  f"| {held_out['cases']} | {held_out['transfer_recall@20']:.4f} | "
-                  f"{pmi:.4f} | {held_out.get('last_item_recall@20', float('nan')):.4f} | "
-                  f"{pop:.4f} | {_ratio(held_out['transfer_recall@20'], pop):.2f} | "
-                  f"{held_out.get('markov_recall@20', float('nan')):.4f} |"
-                  + (f" {held_out.get('teacher_recall@20', float('nan')):.4f} | "
-                     f"{_ratio(held_out.get('teacher_recall@20'), pop):.2f} |"
-                     if teacher else ""), ""]
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if teacher else "")]
+        for report, score_alone in [(held_out, pmi)] + [(r, r["transfer_pmi_recall@20"]) for r in reread]:
+            pop = report["popularity_recall@20"]
+            lines.append(
+                f"| {report['cases']} | {report['transfer_recall@20']:.4f} | "
+                f"{score_alone:.4f} | {report.get('last_item_recall@20', float('nan')):.4f} | "
+                f"{pop:.4f} | {_ratio(report['transfer_recall@20'], pop):.2f} | "
+                f"{report.get('markov_recall@20', float('nan')):.4f} |"
+                + (f" {report.get('teacher_recall@20', float('nan')):.4f} | "
+                   f"{_ratio(report.get('teacher_recall@20'), pop):.2f} |"
+                   if teacher else ""))
+        lines.append("")
+        if reread:
+            lines += [f"The second row re-reads the finished run on {reread[0]['cases']} validation "
+                      "cases (`python -m recbole_tpad.benchmark.pretrain_report "
+                      f"--dataset={args.dataset} --held_out_cases={args.held_out_cases}`); the first "
+                      "is the run's own report.", ""]
         if teacher:
             lines += ["The teacher's ratio is the reference for the Transfer-MLLM's: both learn the "
                       "same training sessions' transitions. A ratio well below the teacher's means "

@@ -341,18 +341,10 @@ class Pretrainer:
             if self.backbone.projector is not None:  # fixed from here: lower states stay valid
                 self.backbone.projector.requires_grad_(False)
 
-            with clock.part("lower_states_s"), self.autocast():  # the same precision as every other pass
-                self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
-                    if self.backbone.split_forward else None
+            with clock.part("lower_states_s"):
+                self.load_lower_states()
             with clock.part("z_k1_s"):
-                z_k1_path = self.work_dir / "z_k_stage1.pt"
-                if z_k1_path.is_file():
-                    self.z_k1 = torch.load(z_k1_path, weights_only=True, map_location=self.device)
-                else:
-                    self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
-                    torch.save(self.z_k1, z_k1_path)
-                with torch.no_grad():
-                    self.objectives.set_standardization(self.z_k1)
+                self.load_stage1_knowledge()
 
             with clock.part("stage2_s"):
                 if stage == "stage2" and c["use_stage2"]:
@@ -414,10 +406,47 @@ class Pretrainer:
                                              {**producer, "view": view})
         return paths, h_t
 
+    def load_lower_states(self):
+        """The frozen lower layers' states of every item, from their cache (computed once), under
+        the run's precision like every other pass; ``None`` for a backbone without a split forward."""
+        c = self.config
+        with self.autocast():
+            self.lower = self.lower_state_cache().load_or_compute(c["encode_batch"], c["show_progress"]) \
+                if self.backbone.split_forward else None
+
+    def load_stage1_knowledge(self):
+        """Stage 1's z_K of every item (computed once after stage 1 and kept in the work folder),
+        which also fixes the heads' standardisation."""
+        z_k1_path = self.work_dir / "z_k_stage1.pt"
+        if z_k1_path.is_file():
+            self.z_k1 = torch.load(z_k1_path, weights_only=True, map_location=self.device)
+        else:
+            self.z_k1 = self.encode_all("knowledge", "stage-1 z_K")
+            torch.save(self.z_k1, z_k1_path)
+        with torch.no_grad():
+            self.objectives.set_standardization(self.z_k1)
+
+    def reread_held_out(self, max_cases=None):
+        """A finished run's held-out report again, on ``max_cases`` validation cases (``None``:
+        all of them), from its checkpoint: the transfer states are encoded again and nothing is
+        written. ``None`` for a run without stage 2."""
+        self._build()
+        stage, _ = self.load_checkpoint()
+        if stage != "done":
+            raise PretrainConfigError(f"{self.work_dir}: the pretraining run has not finished; finish it "
+                                      "first (run --stage=pretrain again with the same settings)")
+        if not self.config["use_stage2"]:
+            return None
+        self.load_lower_states()
+        self.load_stage1_knowledge()
+        with torch.no_grad():
+            h_t = self.encode_all("transfer", "z_T")
+        return self.held_out_report(h_t, max_cases=max_cases)
+
     @torch.no_grad()
     def held_out_report(self, h_t, k=20, max_cases=2000):
         """Does the Transfer-MLLM predict next items? On the validation split's cases (never
-        the test split; the first ``max_cases``), the next item is ranked among all items and
+        the test split; the first ``max_cases``, or all with ``None``), the next item is ranked among all items and
         its Recall@``k`` is set beside that of ranking by popularity (by q, below).
 
         The Transfer-MLLM's ranking is its estimate of p(next | prefix): the stage-2 score
