@@ -446,8 +446,9 @@ class Pretrainer:
     @torch.no_grad()
     def held_out_report(self, h_t, k=20, max_cases=2000):
         """Does the Transfer-MLLM predict next items? On the validation split's cases (never
-        the test split; the first ``max_cases``, or all with ``None``), the next item is ranked among all items and
-        its Recall@``k`` is set beside that of ranking by popularity (by q, below).
+        the test split; the first ``max_cases``, or all with ``None``), the next item is ranked
+        among all items and its Recall@``k`` is set beside that of ranking by popularity (by q,
+        below).
 
         The Transfer-MLLM's ranking is its estimate of p(next | prefix): the stage-2 score
         (the prefix read as soft tokens by the transfer adapter, against every item's z_T) plus
