@@ -55,7 +55,10 @@ def plain_settings(config):
     return {k: _plain(v) for k, v in config.final_config_dict.items()}
 
 
-def rng_state():
+def rng_state(loader_generator=None):
+    """Every global random state (torch, CUDA, Python, numpy) as tensors, ints and lists, so
+    ``weights_only=True`` reads it back; with ``loader_generator``, a data loader's shuffling
+    generator too. The one place the plugin's checkpoints (trainer and pretrainer) take them."""
     np_state = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
              "python_version": random.getstate()[0],
@@ -64,18 +67,23 @@ def rng_state():
              "numpy_gauss": float(np_state[4])}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if loader_generator is not None:
+        state["train_loader"] = loader_generator.get_state()
     return state
 
 
-def set_rng_state(state):
-    """Restore :func:`rng_state`; its tensors may come back on the GPU (a checkpoint read with
-    ``map_location=cuda``), and torch takes generator states only as CPU byte tensors."""
+def set_rng_state(state, loader_generator=None):
+    """Restore :func:`rng_state` (and ``loader_generator``'s state, when it was saved); its
+    tensors may come back on the GPU (a checkpoint read with ``map_location=cuda``), and torch
+    takes generator states only as CPU byte tensors."""
     torch.set_rng_state(state["torch"].cpu())
     random.setstate((state["python_version"], tuple(state["python"]), None))
     np.random.set_state(("MT19937", state["numpy_keys"].cpu().numpy().astype(np.uint32),
                          state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    if loader_generator is not None and "train_loader" in state:
+        loader_generator.set_state(state["train_loader"].cpu())
 
 
 def dataset_checksum_of(trainer):
@@ -117,15 +125,13 @@ def save_checkpoint(path, trainer, epoch):
         "state_dict": trainer.model.state_dict(),
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
-        "rng": rng_state(),
+        # the loader's shuffling generator too: a resumed run sees the same batches
+        "rng": rng_state(getattr(getattr(trainer, "train_loader", None), "generator", None)),
         "dataset_checksum": dataset_checksum_of(trainer),
         # the run so far (epoch wall times, validation curve), so a resumed run reports all of it
         "history": {"epoch_times": list(getattr(trainer, "epoch_times", [])),
                     "valid_curve": [dict(point) for point in getattr(trainer, "valid_curve", [])]},
     }
-    loader = getattr(trainer, "train_loader", None)
-    if loader is not None:  # its shuffling generator: a resumed run sees the same batches
-        state["rng"]["train_loader"] = loader.generator.get_state()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     torch.save(state, tmp)

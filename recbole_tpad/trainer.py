@@ -53,10 +53,7 @@ class SafeCheckpoints:
         self.load_weights(state, resume_file)
         if state["optimizer"] and self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        loader = getattr(self, "train_loader", None)
-        if loader is not None and "train_loader" in state["rng"]:
-            loader.generator.set_state(state["rng"]["train_loader"].cpu())
+        set_rng_state(state["rng"], getattr(getattr(self, "train_loader", None), "generator", None))
         self.resumed_history = state.get("history") or {}  # older checkpoints have none
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 

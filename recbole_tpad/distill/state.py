@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from recbole_tpad.checkpoints import rng_state, set_rng_state
 from recbole_tpad.distill.settings import PRETRAINER_VERSION, PretrainConfigError
 from recbole_tpad.mllm.prompts import length_batches
 from recbole_tpad.runtime import progress
@@ -87,9 +88,7 @@ def save_checkpoint(path, stage, step, backbone, objectives, optimizers, rng, lo
     state = {"stage": stage, "step": step, "lora": lora, "extra": backbone.extra_state(),
              "objectives": objectives.state_dict(),
              **{name: optimizers[name].state_dict() for name in OPTIMIZERS},
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-             "python_rng": random.getstate(), "log": log_rows}
+             "rng": rng.bit_generator.state, "global_rng": rng_state(), "log": log_rows}
     totals = clock.totals() if clock is not None else None
     if totals is not None:
         state["seconds"] = totals
@@ -120,10 +119,13 @@ def load_checkpoint(path, backbone, objectives, optimizers, rng):
     for name in OPTIMIZERS:
         optimizers[name].load_state_dict(state[name])
     rng.bit_generator.state = state["rng"]
-    torch.set_rng_state(state["torch_rng"])
-    if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    random.setstate(state["python_rng"])
+    if "global_rng" in state:
+        set_rng_state(state["global_rng"])
+    else:  # written before the trainer's and the pretrainer's checkpoints shared rng_state
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
     return state["stage"], state["step"], state["log"], state.get("seconds")
 
 
