@@ -76,3 +76,39 @@ def test_a_variant_runs_under_its_label(run_config, tmp_path, capsys):
     stored = json.loads((tmp_path / "runs" / "demo" / "TPAD-ID.json").read_text())
     assert stored["model"] == "TPAD-ID" and stored["settings"]["use_features"] is False
     assert "| TPAD-ID | 1 |" in (tmp_path / "demo.md").read_text()
+
+
+def test_a_run_on_pretrained_features_records_their_table_and_the_report_keeps_tables_apart(
+        run_config, demo_root, tmp_path, monkeypatch, capsys):
+    """The pretrainer is stubbed (tested in test_pretrainer.py): it writes category features."""
+    import shutil
+
+    from conftest import category_features
+
+    from recbole_tpad.benchmark.report import main as report
+    from recbole_tpad.data.features import read_metadata, write_feature_file
+    from recbole_tpad.distill import runs
+    from recbole_tpad.distill.settings import feature_path
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_root / "demo", data / "demo")
+    table = feature_path(data / "demo", "demo")
+
+    def pretrain(seed):
+        def write(dataset, config_dict=None, config_file_list=None, views=()):
+            ids, array = category_features(data / "demo", seed=seed)
+            write_feature_file(table, array, ids, "demo", data / "demo", {"name": "stub", "config": {}})
+        monkeypatch.setattr(runs, "ensure_pretrained", write)
+
+    out = tmp_path / "results"
+    argv = ["--dataset=demo", "--models=TPAD-zU", f"--out={out}"] + [
+        f"--{k}={v}" for k, v in dict(run_config, epochs=1, data_path=str(data)).items()]
+    pretrain(seed=0)
+    assert main(argv + ["--seeds=1"]) == 0
+    stored = json.loads((out / "runs" / "demo" / "TPAD-zU-s1.json").read_text())
+    assert stored["feature_sha256"] == read_metadata(table)["array_sha256"]
+    pretrain(seed=1)  # features pretrained again: a new table under the same name
+    assert main(argv + ["--seeds=2"]) == 0
+    capsys.readouterr()
+    assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 2
+    assert "not seeds of one configuration (feature table sha256" in capsys.readouterr().err

@@ -1,6 +1,9 @@
-"""The comparison report: timings are one machine's figures or none."""
+"""The comparison report: timings are one machine's figures or none; seeds of one
+configuration only are averaged."""
 
-from recbole_tpad.benchmark.report import cost_lines, main_table
+import json
+
+from recbole_tpad.benchmark.report import cost_lines, main, main_table
 
 
 def a_run(model, machine, epoch_seconds, ndcg):
@@ -28,3 +31,30 @@ def test_timings_are_not_averaged_or_divided_across_machines():
     # one machine a side: the ratio is there
     groups["SASRec"] = [a_run("SASRec", gpu, 2.0, 0.050), a_run("SASRec", gpu, 2.0, 0.052)]
     assert row("\n".join(cost_lines(groups)), "TPAD")[1:3] == ["9.0", "4.50"]
+
+
+def test_runs_of_one_label_that_are_not_seeds_of_one_configuration_are_not_averaged(tmp_path, capsys):
+    folder = tmp_path / "runs" / "d"
+    folder.mkdir(parents=True)
+
+    def store(name, seed, sha="a" * 64, **settings):
+        run = {**a_run("TPAD-zU", "cpu", 1.0, 0.05), "dataset": "d", "seed": seed, "feature_sha256": sha,
+               "settings": {"feature_source": "tpad-zU", "seed": seed, "max_train_minutes": seed - 2000,
+                            **settings}}
+        (folder / f"{name}.json").write_text(json.dumps(run))
+
+    store("TPAD-zU-s2020", 2020, content_prior=None)
+    store("TPAD-zU-s2021", 2021, content_prior="valid")
+    assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}"]) == 2
+    error = capsys.readouterr().err
+    assert "TPAD-zU-s2020.json and " in error and "TPAD-zU-s2021.json" in error
+    assert "content_prior: None / 'valid'" in error and "--seeds" in error
+    # the same settings (seed and time budget aside) on another feature table: refused too
+    store("TPAD-zU-s2020", 2020, sha="b" * 64, content_prior="valid")
+    assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}"]) == 2
+    assert "feature table sha256 bbbbbbbbbbbb / aaaaaaaaaaaa" in capsys.readouterr().err
+    # seeds of one configuration are averaged; --seeds leaves a stray run out
+    store("TPAD-zU-s2020", 2020, content_prior="valid")
+    store("TPAD-zU-s2019", 2019, content_prior=None)
+    assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}", "--seeds=2020,2021"]) == 0
+    assert "| TPAD-zU | 2 |" in (tmp_path / "d.md").read_text()

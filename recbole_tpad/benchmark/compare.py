@@ -37,10 +37,10 @@ def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()
 
     (Code and data changes are not in it: rerun with a new --tag after changing them.)"""
     root = properties_dir()
+    from recbole_tpad.data.features import read_metadata
+
     digest = hashlib.sha256(json.dumps(config_dict or {}, sort_keys=True, default=str).encode())
     for path in feature_files:
-        from recbole_tpad.data.features import read_metadata
-
         digest.update(read_metadata(path)["array_sha256"].encode())
     for path in [root / "overall.yaml", root / "model" / f"{model}.yaml",
                  root / "dataset" / f"{dataset}.yaml"] + [Path(p) for p in config_file_list or []]:
@@ -52,6 +52,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
                config_file_list=None):
     """One unit per (model or variant, seed): what it runs, where its result goes, its key.
     Pretrains first where a variant reads pretrained features (skipped when current)."""
+    from recbole_tpad.data.features import read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import feature_path
 
@@ -94,6 +95,8 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             key = run_key(model, dataset, settings, config_file_list, files)
             units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
                           "settings": settings, "run_key": key, "name": name,
+                          # which feature table it read: the report pools seeds of one table only
+                          "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
                           "config_file_list": list(config_file_list or []),
                           "result": str(_result_path(out_dir, dataset, name)),
                           # RecBole's checkpoints of this unit, so an interrupted unit resumes
@@ -135,7 +138,7 @@ def run_unit(spec_file):
     result = run(unit["model"], unit["dataset"], unit["config_file_list"] or None, settings,
                  callback_fn=report, resume_file=resume)
     result.update(model=unit["label"], base_model=unit["model"], settings=unit["settings"],
-                  run_key=unit["run_key"], resumed_from=resume,
+                  run_key=unit["run_key"], resumed_from=resume, feature_sha256=unit.get("feature_sha256"),
                   peak_rss_mb=result.pop("process_peak_rss_mb"))
     path = Path(unit["result"])
     path.parent.mkdir(parents=True, exist_ok=True)

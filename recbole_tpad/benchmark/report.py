@@ -402,9 +402,37 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
     return path
 
 
+class MixedRuns(ValueError):
+    """Stored runs of one label that are not seeds of one configuration."""
+
+
+def check_poolable(label, runs, paths):
+    """Refuse to average runs of ``label`` that differ in more than their seed and the settings
+    a resumed run may change (:data:`recbole_tpad.checkpoints.RESUMABLE_CHANGES`), or that read
+    different feature tables: e.g. a run made before a default changed, or on features
+    pretrained again, stored under the same name as new seeds."""
+    from recbole_tpad.checkpoints import RESUMABLE_CHANGES
+
+    ignored = RESUMABLE_CHANGES | {"seed"}
+    first = runs[0]
+    for run, path in zip(runs[1:], paths[1:]):
+        a, b = first.get("settings", {}), run.get("settings", {})
+        keys = sorted(k for k in set(a) | set(b) if k not in ignored and a.get(k) != b.get(k))
+        described = [f"{k}: {a.get(k)!r} / {b.get(k)!r}" for k in keys[:6]]
+        tables = first.get("feature_sha256"), run.get("feature_sha256")
+        if all(tables) and tables[0] != tables[1]:
+            described.append(f"feature table sha256 {tables[0][:12]} / {tables[1][:12]}")
+        if described:
+            raise MixedRuns(
+                f"{paths[0]} and {path}: two runs of {label!r} that are not seeds of one "
+                f"configuration ({'; '.join(described)}). Give --seeds the runs that belong "
+                "together, store the others under another --tag, or re-run them.")
+
+
 def load_runs(out_dir, dataset, labels, seeds=None, tag=""):
     """Stored results of ``labels`` (every seed found, or ``seeds``; a unit run without
-    ``--seeds`` is stored without a seed suffix), in that order."""
+    ``--seeds`` is stored without a seed suffix), in that order; seeds of one configuration
+    only (:func:`check_poolable`)."""
     found = []
     folder = Path(out_dir) / "runs" / dataset
     for label in labels:
@@ -414,7 +442,9 @@ def load_runs(out_dir, dataset, labels, seeds=None, tag=""):
         paths = [p for p in paths if p.is_file() and (p.stem == name or p.stem.rsplit("-s", 1)[0] == name)]
         if not paths:
             raise FileNotFoundError(f"no stored result for {name} in {folder}")
-        found += [json.loads(p.read_text()) for p in paths]
+        runs = [json.loads(p.read_text()) for p in paths]
+        check_poolable(name, runs, paths)
+        found += runs
     return found
 
 
@@ -434,7 +464,11 @@ def main(argv=None):
     parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s] or None
-    results = load_runs(args.out, args.dataset, args.models.split(","), seeds, args.tag)
+    try:
+        results = load_runs(args.out, args.dataset, args.models.split(","), seeds, args.tag)
+    except (FileNotFoundError, MixedRuns) as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
     command = "python -m recbole_tpad.benchmark.report " + shlex.join(
         argv if argv is not None else sys.argv[1:])
     print(write_report(results, args.dataset, args.out, args.tag, command, args.note).read_text())
