@@ -186,7 +186,7 @@ def choose_content_prior(trainer, valid_data, saved):
     validation score of the trained (best) model (:func:`search_content_prior`), set on it and
     written into its checkpoint; ``{"chosen", "rarity", "metric", "valid"}``, or ``None`` when
     the model has nothing to choose. Validation only: the test split is read afterwards, once."""
-    from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS
+    from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS
 
     model = trainer.model
     weights_to_choose = getattr(model, "content_prior_to_choose", False)

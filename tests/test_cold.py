@@ -385,7 +385,7 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     model.set_content_prior(3.0)
     model.eval()
     model.add_items(raw[[7]].clone())
-    assert torch.allclose(model.content_vectors[-1], model.content_vectors[7], atol=1e-5)
+    assert torch.allclose(model.prior_table.vectors[-1], model.prior_table.vectors[7], atol=1e-5)
     _, _, hybrid = build_experiment("SASRecPub", "shop-cold", config_dict=dict(
         common, content_prior=1e4, loss_type="CE", sequence_loss="last"))
     sasrec = hybrid.model.eval()
@@ -423,7 +423,7 @@ def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(
     training, the weight and rarity with the best validation NDCG@10 (0 included) are set,
     reported and written into the best checkpoint, so the rebuilt model ranks with them; an
     ID-only TPAD has no prior to choose and no table."""
-    from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES
+    from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES
     from recbole_tpad.quick_start import load_experiment, run
 
     settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)
@@ -444,7 +444,8 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
         tmp_path, monkeypatch, capsys):
     """The benchmark evaluates a checkpoint over the weights on validation, chooses the best
     validation NDCG@10, reads the test split at 0 and at the choice (0 equals the model's own
-    test result), and takes an ID-only SASRecPub checkpoint too (MiniLM-named table). With
+    test result), and takes an ID-only SASRecPub checkpoint and a RecBole SASRec one too
+    (MiniLM-named table; the hybrid baselines). With
     ``--cold_floor`` it walks the whole grid and chooses the best among the points whose cold
     Recall@20 is at least that share of warm, and refuses without reading test when none is, or
     at its first evaluation when validation has no cold case."""
@@ -455,13 +456,15 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
     out = tmp_path / "results"
     # trained without a prior, so that the benchmark's weight 0 is the run's own test result
     for model, extra in (("TPAD", {"content_prior": None}),
-                         ("SASRecPub", {"loss_type": "CE", "sequence_loss": "last"})):
+                         ("SASRecPub", {"loss_type": "CE", "sequence_loss": "last"}),
+                         ("SASRec", {})):  # RecBole's: the same prior, around its scores
         result = run(model, "shop-cold", config_dict=dict(settings, **extra))
         assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
                                    "--rarities=0,0.5", f"--out={out}", f"--tag=-{model}"]) == 0
         data = json.loads((out / f"content-prior-shop-cold-{model}.json").read_text())
         tried = [(r["weight"], r["rarity"]) for r in data["valid"]]
         assert tried[:2] == [(0.0, 0.0), (1.0, 0.0)] and (1.0, 0.5) in tried
+        assert data["valid"][1]["valid"] != data["valid"][0]["valid"]  # the prior reached the ranking
         best = max(r["valid"]["all"]["ndcg@10"] for r in data["valid"])
         chosen = next(r for r in data["valid"]
                       if (r["weight"], r["rarity"]) == (data["chosen_weight"], data["chosen_rarity"]))

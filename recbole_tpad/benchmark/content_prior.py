@@ -11,8 +11,11 @@ read at it and at 0 (the model's own scores; no choice is made on test).
 
     python -m recbole_tpad.benchmark.content_prior --checkpoint=saved/TPAD-X.pth
 
-Works for any checkpoint of TPAD or of the models built on it: an ID-only SASRecPub with a
-content prior is the hybrid baseline that a content-aware TPAD must beat, not SASRec alone.
+Works for any checkpoint the plugin's runs wrote: TPAD and the models built on it use their own
+prior; any other sequential model (RecBole's SASRec, GRU4Rec, ...) ranks through
+:class:`recbole_tpad.model.prior.WithContentPrior`, the same prior around its own scores. An ID
+model with a content prior is the hybrid baseline that a content-aware TPAD must beat, not the
+ID model alone; ``--feature_source`` gives both sides the same content table.
 Writes ``results/content-prior-<D><tag>.md``, ``.json`` and ``.png``.
 """
 
@@ -21,8 +24,8 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import grid_chart, slice_metrics, write_results
-from recbole_tpad.model.tpad import CONTENT_PRIOR_RARITIES as DEFAULT_RARITIES
-from recbole_tpad.model.tpad import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
+from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES as DEFAULT_RARITIES
+from recbole_tpad.model.prior import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
 
 SLICES = ("all", "warm", "cold", "tail", "head")
 
@@ -54,7 +57,7 @@ def parse_numbers(text, zero=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a TPAD or SASRecPub checkpoint (saved/X.pth)")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint of any model a plugin run wrote (saved/X.pth)")
     parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
                         help="content_prior weights (0 is always tried)")
     parser.add_argument("--rarities", default=",".join(map(str, DEFAULT_RARITIES)),
@@ -87,18 +90,23 @@ def main(argv=None):
 
     # built with a prior so that the dataset loads the content table and the model keeps it
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
+    saved = load_checkpoint(args.checkpoint)["config"]
     if args.feature_source:
         settings["feature_source"] = args.feature_source
-    elif load_checkpoint(args.checkpoint)["config"]["use_features"] is False:
-        # an ID-only model (SASRecPub) names no table of its own: MiniLM text, built in minutes,
-        # not the pretrainer's default (which would pretrain first)
+    elif saved.get("use_features") is False or not saved.get("feature_source"):
+        # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: MiniLM
+        # text, built in minutes, not the pretrainer's default (which would pretrain first)
         settings["feature_source"] = "text-minilm"
     config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings)
     model = trainer.model
-    if not hasattr(model, "set_content_prior"):
-        print(f"error: {args.checkpoint}: a {type(model).__name__} has no content prior (TPAD and "
-              "the models built on it, such as SASRecPub, have)", file=sys.stderr)
-        return 2
+    if not hasattr(model, "set_content_prior"):  # any other model: the same prior around it
+        from recbole_tpad.data.dataset import load_item_features
+        from recbole_tpad.evaluation import training_item_counts
+        from recbole_tpad.model.prior import WithContentPrior
+
+        table, _ = load_item_features(config, train._dataset)
+        model = trainer.model = WithContentPrior(
+            model, table, training_item_counts(train._dataset, config)).eval()
     trainer.tot_item_num = valid._dataset.item_num  # what RecBole's evaluate sets first
     def evaluate(weight, rarity):
         model.set_content_prior(weight, rarity)

@@ -77,6 +77,19 @@ def _ensure_pretrained_features(config, source):
     return path
 
 
+def load_item_features(config, dataset):
+    """``(table, report)``: the run's feature file (built first where it can be, see
+    :func:`ensure_default_features`) as a tensor whose row ``i`` is ``dataset``'s item id ``i``
+    (row 0 padding), and its :class:`~recbole_tpad.data.features.FeatureReport`. For any
+    RecBole dataset: a model whose dataset holds no table (RecBole's own) gets one this way."""
+    ensure_default_features(config)
+    table, report = load_feature_table(
+        feature_file(config), config["dataset"], dataset_folder(config),
+        dataset.field2id_token[dataset.iid_field], expected_dim=config["feature_dim"],
+        missing_feature=config["missing_feature"] or "mean")
+    return torch.from_numpy(table), report
+
+
 class TPADDataset(SequentialDataset):
     """A sequential dataset that also holds ``item_features`` (``None`` when the model reads none)
     and, for ``item_attributes``, ``item_attributes`` (:class:`recbole_tpad.data.attributes.ItemAttributes`)."""
@@ -92,12 +105,7 @@ class TPADDataset(SequentialDataset):
                 dataset_folder(config), config["dataset"], self.field2id_token[self.iid_field],
                 list(config["item_attributes"]))
         if reads_features(config):
-            ensure_default_features(config)
-            table, self.feature_report = load_feature_table(
-                feature_file(config), config["dataset"], dataset_folder(config),
-                self.field2id_token[self.iid_field], expected_dim=config["feature_dim"],
-                missing_feature=config["missing_feature"] or "mean")
-            self.item_features = torch.from_numpy(table)
+            self.item_features, self.feature_report = load_item_features(config, self)
 
     def build(self):
         """RecBole's splits, each knowing :attr:`new_item_share`: the share of validation targets

@@ -25,14 +25,11 @@ from torch.nn import functional as F
 
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
-from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, FeatureWhitening,
-                                       Fusion, build_session_encoder, whitened_features)
+from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
+                                       build_session_encoder, whitened_features)
+from recbole_tpad.model.prior import ContentPrior, check_prior_settings
 
 
-#: content_prior: valid: the weights tried on the validation split after training
-CONTENT_PRIOR_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-#: content_prior_rarity: valid: the exponents tried with them
-CONTENT_PRIOR_RARITIES = (0.0, 0.25, 0.5, 1.0)
 #: cold_item_ids: how an item with no training interaction is represented
 COLD_ITEM_IDS = ("learned", "zero", "content")
 #: content_head_training: how the content head learns
@@ -324,8 +321,8 @@ class TPAD(SequentialRecommender):
         if self.whitening is not None:  # the transform fit on the training catalogue
             features = self.whitening(features)
         self.item_features = torch.cat([self.item_features, features])
-        if hasattr(self, "content_vectors"):  # their raw features, whitened as the catalogue's
-            self.content_vectors = torch.cat([self.content_vectors, self._prior_vectors(raw)])
+        if hasattr(self, "prior_table"):
+            self.prior_table.add_items(raw)
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
         if hasattr(self, "log_item_counts"):  # no training interaction
             self.log_item_counts = torch.cat([self.log_item_counts,
@@ -377,7 +374,7 @@ class TPAD(SequentialRecommender):
 
     def _count_items(self, dataset):
         """``log_item_counts``: log(1 + training interactions) per item, and ``log_median_count``
-        over the trained items (the frequency gate's and the content prior's input). Not saved
+        over the trained items (the frequency gate's input). Not saved
         in checkpoints: a fact about the training data, recomputed from it."""
         if not hasattr(self, "log_item_counts"):
             counts = training_item_counts(dataset, dataset.config)
@@ -393,47 +390,21 @@ class TPAD(SequentialRecommender):
         model's own scores. ``dataset``: where the content table and the counts come from the
         first time (the dataset's raw feature table; an ID-only model such as SASRecPub gets
         one too, which makes it a hybrid baseline)."""
-        for name, value in (("content_prior", weight), ("content_prior_rarity", rarity)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or value < 0):
-                raise ValueError(f"{name}={value!r}: give a number of at least 0 (e.g. "
-                                 f"{4 if name == 'content_prior' else 0.25}), or ~")
-        if (weight or build) and not hasattr(self, "content_vectors"):
+        check_prior_settings(weight, rarity)
+        if (weight or build) and not hasattr(self, "prior_table"):
             if dataset is None:
                 raise ValueError("content_prior: this model was built without a content table "
                                  "(content_prior ~): rebuild it with content_prior set")
-            table = dataset_item_features(dataset, type(self).__name__)
-            # whitened (every direction) and unit length: the similarity ContentKNN ranks by. Not
-            # saved in checkpoints: recomputed from the dataset's table, so a checkpoint made
-            # without the prior loads with it and the other way round
-            self.prior_whitening = FeatureWhitening.fit(table[1:], "all", persistent=False)
-            vectors = self._prior_vectors(table)
-            vectors[0] = 0
-            self.register_buffer("content_vectors", vectors, persistent=False)
-            self._count_items(dataset)
+            self.prior_table = ContentPrior(dataset_item_features(dataset, type(self).__name__),
+                                            training_item_counts(dataset, dataset.config)).to(self.device)
         self.content_prior = float(weight) if weight else None
         self.content_prior_rarity = float(rarity or 0.0)
 
-    def _prior_vectors(self, features):
-        return F.normalize(self.prior_whitening(features.to(self.prior_whitening.mean)), dim=-1)
-
     def content_prior_scores(self, interaction, items=None):
-        """``[B, n_items]`` (or ``[B]`` for ``items [B]``): ``content_prior`` times the cosine
-        similarity of each candidate's content to the session's last item, 0 for the session's
-        own items (a repeat is the model's call, not its content's), scaled down for items with
-        many training interactions by ``content_prior_rarity``."""
-        item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        last = self.content_vectors[item_seq.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)]
-        weight = self.content_prior
-        if self.content_prior_rarity:
-            weight = weight * torch.exp(-self.content_prior_rarity
-                                        * (self.log_item_counts - self.log_median_count))
-        if items is not None:
-            prior = (last * self.content_vectors[items]).sum(-1)
-            weight = weight[items] if self.content_prior_rarity else weight
-            return weight * prior.masked_fill((item_seq == items.unsqueeze(1)).any(1), 0)
-        prior = last @ self.content_vectors.t()
-        return weight * prior.scatter(1, item_seq, 0.0)
+        """:class:`recbole_tpad.model.prior.ContentPrior`'s scores at this model's weight and
+        rarity: ``[B, n_items]``, or ``[B]`` for ``items [B]``."""
+        return self.prior_table(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
+                                self.content_prior, self.content_prior_rarity, items)
 
     def current_new_item_share(self, n_new):
         """The prior of the new-item part with ``n_new`` new items in the catalogue."""
