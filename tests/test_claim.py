@@ -202,3 +202,30 @@ def test_a_bad_column_or_a_run_without_the_slice_is_said(tmp_path, capsys):
     assert code == 2 and "--columns 'warm-recall': write SLICE:METRIC" in capsys.readouterr().err
     code, out = run_claim(tmp_path, "--metric=warm:recall@20")
     assert code == 0 and "has no test warm Recall@20; no verdict" in (out / "claim-t.md").read_text()
+
+
+def test_a_run_that_chose_its_prior_in_training_is_read_at_weight_0_from_its_prior_file(tmp_path, capsys):
+    """TPAD with ``content_prior: valid`` is tested with the prior it chose: its own row must
+    come from its content-prior file's weight-0 figures, not from the run's test result."""
+    for seed in (2020, 2021):
+        write_run(tmp_path, "B", seed, 0.030 + seed % 2 * 0.001)
+        path = write_run(tmp_path, "A", seed, 0.050)  # tested with its prior (weight 4)
+        run = json.loads(path.read_text())
+        path.write_text(json.dumps(dict(run, content_prior={"chosen": 4.0, "rarity": 0.0})))
+    code, _ = run_claim(tmp_path)
+    assert code == 2 and "A-s2020.json: its test figures are ranked with the content prior" in \
+        capsys.readouterr().err
+    for seed in (2020, 2021):
+        prior = json.loads(write_prior(tmp_path, "A", seed, 0.050).read_text())
+        prior["test"]["0/0"] = {"all": {"ndcg@10": 0.031, "recall@20": 0.062}}
+        (tmp_path / f"content-prior-A-s{seed}.json").write_text(json.dumps(prior))
+    code, out = run_claim(tmp_path)
+    assert code == 0
+    report = (out / "claim-t.md").read_text()
+    assert "| A | 2020, 2021 | 0.0310 ± 0.0000 |" in report  # its own scores, at weight 0
+    assert "| A + content prior | 2020, 2021 | 0.0500 ± 0.0000 |" in report
+    # a prior file whose chosen point is not what the run chose (another content table, say)
+    prior["test"]["4/0"]["all"]["ndcg@10"] = 0.060
+    (tmp_path / "content-prior-A-s2021.json").write_text(json.dumps(prior))
+    code, _ = run_claim(tmp_path)
+    assert code == 2 and "its chosen point's test figures differ" in capsys.readouterr().err

@@ -79,7 +79,9 @@ def load_run(path):
             "checkpoint": _checkpoint_key(run.get("saved_model_file")),
             "slices": _slices(run.get("test_result_by_target"), run["test_result"]),
             "machine": run.get("machine"), "epochs": run.get("epochs_run"),
-            "stopped_by": run.get("stopped_by")}
+            "stopped_by": run.get("stopped_by"),
+            # content_prior: valid: the run's test figures are already ranked with the prior
+            "chose_prior": (run.get("content_prior") or {}).get("chosen")}
 
 
 def load_prior(path):
@@ -97,9 +99,10 @@ def load_prior(path):
                          "`python -m recbole_tpad.benchmark.content_prior` writes") from None
     grid = {(row["weight"], row.get("rarity", 0.0)): _slices(row["valid"], None)
             for row in prior.get("valid", []) if isinstance(row, dict) and "valid" in row}
+    own = prior["test"].get("0/0") or prior["test"].get("0.0")
     return {"file": str(path), "checkpoint": _checkpoint_key(prior.get("checkpoint")),
             "weight": weight, "rarity": rarity, "cold_floor": prior.get("cold_floor"),
-            "slices": _slices(test, None), "grid": grid}
+            "slices": _slices(test, None), "own": _slices(own, None) if own else None, "grid": grid}
 
 
 def parse_column(text, option="--columns"):
@@ -128,6 +131,27 @@ def parse_row(text):
     return label.strip(), files
 
 
+def own_scores(run, prior):
+    """``run`` with its model's own test figures: a run trained with ``content_prior: valid``
+    was tested with the prior it chose, so its own scores (weight 0) come from its content-prior
+    file, which must have chosen the same weight and rarity on validation."""
+    if not run["chose_prior"]:
+        return run
+    if prior is None or prior["own"] is None:
+        raise ClaimError(
+            f"{run['file']}: its test figures are ranked with the content prior it chose on "
+            f"validation (weight {run['chose_prior']:g}); give its content-prior file "
+            "(python -m recbole_tpad.benchmark.content_prior --checkpoint=<its checkpoint>) in "
+            "--priors, so that its own scores are read at weight 0")
+    chosen_here = prior["slices"]["all"]
+    if any(abs((chosen_here.get(k) or 0) - v) > 1e-4 for k, v in run["slices"]["all"].items()
+           if k in chosen_here and v is not None):
+        raise ClaimError(f"{prior['file']}: its chosen point's test figures differ from those of "
+                         f"{run['file']}, which chose its prior in training: were they made on "
+                         "the same content table (--feature_source)?")
+    return dict(run, slices=prior["own"])
+
+
 def build_rows(row_specs, prior_files):
     """``{label: [run]}`` and ``{label + PRIOR: [run with the prior's slices]}``; a row's seeds
     must differ, and a "+ prior" row exists only when every run of its row has a prior file."""
@@ -149,6 +173,7 @@ def build_rows(row_specs, prior_files):
                 raise ClaimError(f"{label}: {run['file']} and {seeds[run['seed']]} are both seed "
                                  f"{run['seed']}: a row's runs must be different seeds")
             seeds[run["seed"]] = run["file"]
+        runs = [own_scores(run, priors.get(run["checkpoint"])) for run in runs]
         rows[label] = runs
         matched = [dict(run, slices=priors[run["checkpoint"]]["slices"],
                         prior=priors[run["checkpoint"]]) for run in runs if run["checkpoint"] in priors]
