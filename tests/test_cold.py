@@ -505,6 +505,10 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
             assert len(calls) == 1 and "has no case with a cold target" in capsys.readouterr().err
             assert not (out / "content-prior-shop-cold-nocold.json").exists()
             monkeypatch.setattr(content_prior, "slice_metrics", real)
+    capsys.readouterr()
+    assert content_prior.main([f"--checkpoint={tmp_path / 'none.pth'}"]) == 2
+    error = capsys.readouterr().err
+    assert "none.pth: no such checkpoint" in error and "Traceback" not in error
     with pytest.raises(SystemExit):
         content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=-1"])
     with pytest.raises(SystemExit):

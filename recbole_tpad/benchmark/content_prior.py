@@ -55,6 +55,36 @@ def parse_numbers(text, zero=False):
     return numbers
 
 
+def load_with_content_table(args, weights):
+    """``load_experiment``'s ``(config, data, trainer)`` of the checkpoint, its model able to
+    rank with the content prior over ``--feature_source``'s table (made first where it is
+    missing and can be: MiniLM's, or the pretrainer's)."""
+    from recbole_tpad.checkpoints import load_checkpoint
+    from recbole_tpad.quick_start import load_experiment
+
+    # built with a prior so that the dataset loads the content table and the model keeps it
+    settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
+    saved = load_checkpoint(args.checkpoint)["config"]
+    if saved.get("build_missing_features") is None:  # RecBole's own models do not set it
+        settings["build_missing_features"] = True
+    if args.feature_source:
+        settings["feature_source"] = args.feature_source
+    elif saved.get("use_features") is False or not saved.get("feature_source"):
+        # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: MiniLM
+        # text, built in minutes, not the pretrainer's default (which would pretrain first)
+        settings["feature_source"] = "text-minilm"
+    config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings)
+    if not hasattr(trainer.model, "set_content_prior"):  # any other model: the same prior around it
+        from recbole_tpad.data.dataset import load_item_features
+        from recbole_tpad.evaluation import training_item_counts
+        from recbole_tpad.model.prior import WithContentPrior
+
+        table, _ = load_item_features(config, train._dataset)
+        trainer.model = WithContentPrior(trainer.model, table,
+                                         training_item_counts(train._dataset, config)).eval()
+    return config, (train, valid, test), trainer
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint of any model a plugin run wrote (saved/X.pth)")
@@ -85,28 +115,16 @@ def main(argv=None):
     import torch
 
     import recbole_tpad  # noqa: F401
-    from recbole_tpad.checkpoints import load_checkpoint
-    from recbole_tpad.quick_start import load_experiment, machine_description, search_content_prior
+    from recbole_tpad.checkpoints import CheckpointError
+    from recbole_tpad.data.features import FeatureFileError
+    from recbole_tpad.quick_start import machine_description, search_content_prior
 
-    # built with a prior so that the dataset loads the content table and the model keeps it
-    settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
-    saved = load_checkpoint(args.checkpoint)["config"]
-    if args.feature_source:
-        settings["feature_source"] = args.feature_source
-    elif saved.get("use_features") is False or not saved.get("feature_source"):
-        # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: MiniLM
-        # text, built in minutes, not the pretrainer's default (which would pretrain first)
-        settings["feature_source"] = "text-minilm"
-    config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings)
+    try:
+        config, (train, valid, test), trainer = load_with_content_table(args, weights)
+    except (CheckpointError, FeatureFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     model = trainer.model
-    if not hasattr(model, "set_content_prior"):  # any other model: the same prior around it
-        from recbole_tpad.data.dataset import load_item_features
-        from recbole_tpad.evaluation import training_item_counts
-        from recbole_tpad.model.prior import WithContentPrior
-
-        table, _ = load_item_features(config, train._dataset)
-        model = trainer.model = WithContentPrior(
-            model, table, training_item_counts(train._dataset, config)).eval()
     trainer.tot_item_num = valid._dataset.item_num  # what RecBole's evaluate sets first
     def evaluate(weight, rarity):
         model.set_content_prior(weight, rarity)
