@@ -3,7 +3,7 @@ configuration only are averaged."""
 
 import json
 
-from recbole_tpad.benchmark.report import cost_lines, main, main_table
+from recbole_tpad.benchmark.report import cost_lines, main, main_table, versus_best_baseline
 
 
 def a_run(model, machine, epoch_seconds, ndcg):
@@ -58,3 +58,15 @@ def test_runs_of_one_label_that_are_not_seeds_of_one_configuration_are_not_avera
     store("TPAD-zU-s2019", 2019, content_prior=None)
     assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}", "--seeds=2020,2021"]) == 0
     assert "| TPAD-zU | 2 |" in (tmp_path / "d.md").read_text()
+
+
+def test_a_tpad_row_tested_with_its_content_prior_is_said_to_be_so():
+    sasrec = [dict(a_run("SASRec", "cpu", 1.0, v), base_model="SASRec") for v in (0.050, 0.052)]
+    tpad = [dict(a_run("TPAD-zU", "cpu", 1.0, v), base_model="TPAD") for v in (0.060, 0.062)]
+    plain = versus_best_baseline({"SASRec": sasrec, "TPAD-zU": tpad})
+    assert "content prior" not in "\n".join(plain)
+    for run, weight in zip(tpad, (4.0, 0.0)):
+        run["content_prior"] = {"chosen": weight, "rarity": 0.25}
+    line = versus_best_baseline({"SASRec": sasrec, "TPAD-zU": tpad})[1]
+    assert line.startswith("- TPAD-zU: 0.0610, +19.6% vs SASRec") and "content prior its runs chose on" \
+        " validation, weight 4, 0" in line and "benchmark.claim" in line

@@ -126,8 +126,22 @@ def versus_best_baseline(groups, metric="ndcg@10"):
     for model, value in means.items():
         if is_tpad(groups[model][0]) and value is not None and baselines[best] > 0:
             lines.append(f"- {model}: {value:.4f}, {100 * (value / baselines[best] - 1):+.1f}% vs {best}: "
-                         f"{verdict(groups[model], groups[best], metric)}")
+                         f"{verdict(groups[model], groups[best], metric)}" + prior_caveat(groups[model]))
     return lines
+
+
+def prior_caveat(runs):
+    """Where a row's runs were tested with a content prior they chose on validation, the words
+    that say so: its figures are not its model's own scores, and the like-for-like baseline is an
+    ID model with the same prior (``benchmark.content_prior``, compared by ``benchmark.claim``)."""
+    chosen = [(r.get("content_prior") or {}).get("chosen") for r in runs]
+    if not any(chosen):
+        return ""
+    weights = ", ".join(f"{w:g}" for w in chosen if w is not None)
+    return (f" (tested with the content prior its runs chose on validation, weight {weights}; the "
+            "baseline ranks by its own scores: `python -m recbole_tpad.benchmark.content_prior` "
+            "gives it the same prior, and `python -m recbole_tpad.benchmark.claim` compares the two "
+            "like for like)")
 
 
 def cold_table(groups):
