@@ -473,7 +473,24 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
         own = result["test_result_by_target"]["all"]["ndcg@10"]
         assert abs(data["test"]["0/0"]["all"]["ndcg@10"] - own) < 1e-3, (data["test"], own)
         assert (out / f"content-prior-shop-cold-{model}.png").stat().st_size > 0
-        if model == "TPAD":  # the cold-start rule: the best validation NDCG@10 with cold >= floor x warm
+        if model == "TPAD":  # its prior ranks by another table while the model reads its own
+            folder = tmp_path / "dataset" / "shop-cold"
+            ids = [f"c{c}-{i}" for c in range(N_CATEGORIES) for i in range(PER_CATEGORY)]
+            noise = np.random.default_rng(1).normal(size=(len(ids), 8)).astype(np.float32)
+            write_feature_file(folder / "shop-cold.text-noise.npy", noise, ids, "shop-cold", folder,
+                               {"name": "test-noise", "config": {}})
+            assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
+                                       "--rarities=0,0.5", "--prior_source=text-noise", f"--out={out}",
+                                       "--tag=-noise"]) == 0
+            other = json.loads((out / "content-prior-shop-cold-noise.json").read_text())
+            assert other["valid"][0] == data["valid"][0]  # weight 0: the model's own input is unchanged
+            assert other["valid"][1]["valid"] != data["valid"][1]["valid"]  # the prior's table is not
+            capsys.readouterr()
+            assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1",
+                                       "--prior_source=text-absent", f"--out={out}"]) == 2
+            error = capsys.readouterr().err
+            assert "shop-cold.text-absent.npy does not exist" in error and "Traceback" not in error
+            # the cold-start rule: the best validation NDCG@10 with cold >= floor x warm
             assert content_prior.main([f"--checkpoint={result['saved_model_file']}", "--weights=1,4",
                                        "--rarities=0,0.5", "--cold_floor=1000", f"--out={out}",
                                        "--tag=-unreachable"]) == 1

@@ -15,7 +15,8 @@ Works for any checkpoint the plugin's runs wrote: TPAD and the models built on i
 prior; any other sequential model (RecBole's SASRec, GRU4Rec, ...) ranks through
 :class:`recbole_tpad.model.prior.WithContentPrior`, the same prior around its own scores. An ID
 model with a content prior is the hybrid baseline that a content-aware TPAD must beat, not the
-ID model alone; ``--feature_source`` gives both sides the same content table.
+ID model alone; ``--prior_source`` (alias ``--feature_source``) gives both sides the same
+content table, and lets a model that reads one table (TPAD on z_U) rank by another's similarity.
 Writes ``results/content-prior-<D><tag>.md``, ``.json`` and ``.png``.
 """
 
@@ -57,7 +58,7 @@ def parse_numbers(text, zero=False):
 
 def load_with_content_table(args, weights):
     """``load_experiment``'s ``(config, data, trainer)`` of the checkpoint, its model able to
-    rank with the content prior over ``--feature_source``'s table (made first where it is
+    rank with the content prior over ``--prior_source``'s table (made first where it is
     missing and can be: MiniLM's, or the pretrainer's)."""
     from recbole_tpad.checkpoints import load_checkpoint
     from recbole_tpad.quick_start import load_experiment
@@ -67,21 +68,23 @@ def load_with_content_table(args, weights):
     saved = load_checkpoint(args.checkpoint)["config"]
     if saved.get("build_missing_features") is None:  # RecBole's own models do not set it
         settings["build_missing_features"] = True
-    if args.feature_source:
-        settings["feature_source"] = args.feature_source
-    elif saved.get("use_features") is False or not saved.get("feature_source"):
-        # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: MiniLM
-        # text, built in minutes, not the pretrainer's default (which would pretrain first)
-        settings["feature_source"] = "text-minilm"
+    if saved.get("use_features") is False or not saved.get("feature_source"):
+        # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: by
+        # default MiniLM text, built in minutes, not the pretrainer's (which would pretrain first)
+        settings["feature_source"] = args.prior_source or "text-minilm"
     config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings)
-    if not hasattr(trainer.model, "set_content_prior"):  # any other model: the same prior around it
-        from recbole_tpad.data.dataset import load_item_features
-        from recbole_tpad.evaluation import training_item_counts
-        from recbole_tpad.model.prior import WithContentPrior
+    from recbole_tpad.data.dataset import load_item_features
+    from recbole_tpad.evaluation import training_item_counts
+    from recbole_tpad.model.prior import ContentPrior, WithContentPrior
 
-        table, _ = load_item_features(config, train._dataset)
-        trainer.model = WithContentPrior(trainer.model, table,
-                                         training_item_counts(train._dataset, config)).eval()
+    counts = training_item_counts(train._dataset, config)
+    if not hasattr(trainer.model, "set_content_prior"):  # any other model: the same prior around it
+        table, _ = load_item_features(config, train._dataset, source=args.prior_source)
+        trainer.model = WithContentPrior(trainer.model, table, counts).eval()
+    elif args.prior_source and args.prior_source != config["feature_source"]:
+        # a model that reads a table keeps it as its input; only its prior ranks by the other one
+        table, _ = load_item_features(config, train._dataset, source=args.prior_source)
+        trainer.model.prior_table = ContentPrior(table, counts).to(trainer.model.device)
     return config, (train, valid, test), trainer
 
 
@@ -92,8 +95,10 @@ def main(argv=None):
                         help="content_prior weights (0 is always tried)")
     parser.add_argument("--rarities", default=",".join(map(str, DEFAULT_RARITIES)),
                         help="content_prior_rarity exponents (0: one weight for every item)")
-    parser.add_argument("--feature_source", default=None,
-                        help="the content table (default: the model's own; text-minilm for an ID-only model)")
+    parser.add_argument("--prior_source", "--feature_source", dest="prior_source", default=None,
+                        help="the content table the prior ranks by (a feature source: tpad-zU, "
+                             "text-minilm, ...; default: the model's own table, text-minilm for an "
+                             "ID-only model); a model that reads features keeps its own as input")
     parser.add_argument("--cold_floor", type=float, default=None,
                         help="try every weight and choose the best validation NDCG@10 among the points "
                              "whose validation cold Recall@20 is at least this times warm Recall@20 "

@@ -77,11 +77,27 @@ def _ensure_pretrained_features(config, source):
     return path
 
 
-def load_item_features(config, dataset):
+class _OtherSource:
+    """``config`` read as if it named ``source``'s table, with no explicit file or dimension."""
+
+    def __init__(self, config, source):
+        self.config, self.source = config, source
+
+    def __getitem__(self, key):
+        overridden = {"feature_source": self.source, "feature_file": None, "feature_dim": None,
+                      "use_features": True}
+        return overridden[key] if key in overridden else self.config[key]
+
+
+def load_item_features(config, dataset, source=None):
     """``(table, report)``: the run's feature file (built first where it can be, see
     :func:`ensure_default_features`) as a tensor whose row ``i`` is ``dataset``'s item id ``i``
     (row 0 padding), and its :class:`~recbole_tpad.data.features.FeatureReport`. For any
-    RecBole dataset: a model whose dataset holds no table (RecBole's own) gets one this way."""
+    RecBole dataset: a model whose dataset holds no table (RecBole's own) gets one this way.
+    ``source``: another feature source's table than the run's (e.g. a content prior ranking by
+    MiniLM beside a model that reads z_U)."""
+    if source is not None:
+        config = _OtherSource(config, source)
     ensure_default_features(config)
     table, report = load_feature_table(
         feature_file(config), config["dataset"], dataset_folder(config),
