@@ -69,4 +69,4 @@ def test_a_tpad_row_tested_with_its_content_prior_is_said_to_be_so():
         run["content_prior"] = {"chosen": weight, "rarity": 0.25}
     line = versus_best_baseline({"SASRec": sasrec, "TPAD-zU": tpad})[1]
     assert line.startswith("- TPAD-zU: 0.0610, +19.6% vs SASRec") and "content prior its runs chose on" \
-        " validation, weight 4, 0" in line and "benchmark.claim" in line
+        " validation, weight/rarity 4/0.25, 0/0.25" in line and "benchmark.claim" in line

@@ -134,11 +134,12 @@ def prior_caveat(runs):
     """Where a row's runs were tested with a content prior they chose on validation, the words
     that say so: its figures are not its model's own scores, and the like-for-like baseline is an
     ID model with the same prior (``benchmark.content_prior``, compared by ``benchmark.claim``)."""
-    chosen = [(r.get("content_prior") or {}).get("chosen") for r in runs]
-    if not any(chosen):
+    priors = [r.get("content_prior") or {} for r in runs]
+    if not any(p.get("chosen") for p in priors):
         return ""
-    weights = ", ".join(f"{w:g}" for w in chosen if w is not None)
-    return (f" (tested with the content prior its runs chose on validation, weight {weights}; the "
+    points = ", ".join(f"{p['chosen']:g}/{p.get('rarity') or 0:g}" for p in priors
+                       if p.get("chosen") is not None)
+    return (f" (tested with the content prior its runs chose on validation, weight/rarity {points}; the "
             "baseline ranks by its own scores: `python -m recbole_tpad.benchmark.content_prior` "
             "gives it the same prior, and `python -m recbole_tpad.benchmark.claim` compares the two "
             "like for like)")
