@@ -483,6 +483,7 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
                                        "--rarities=0,0.5", "--prior_source=text-noise", f"--out={out}",
                                        "--tag=-noise"]) == 0
             other = json.loads((out / "content-prior-shop-cold-noise.json").read_text())
+            assert other["prior_source"] == "text-noise" and data["prior_source"] == "text-minilm"
             assert other["valid"][0] == data["valid"][0]  # weight 0: the model's own input is unchanged
             assert other["valid"][1]["valid"] != data["valid"][1]["valid"]  # the prior's table is not
             capsys.readouterr()

@@ -169,6 +169,7 @@ def main(argv=None):
         results[(weight, rarity)], test_cases = slice_metrics(trainer, train, test, SLICES)
 
     dataset = config["dataset"]
+    table = args.prior_source or config["feature_file"] or config["feature_source"]  # what the prior ranked by
     stem = f"content-prior-{dataset}{args.tag}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +187,8 @@ def main(argv=None):
 
     lines = [f"# Content prior on {dataset}: {config['model']}", "", f"Command: `{command}`",
              f"Machine: {machine_description(trainer.device)}, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads. Checkpoint: `{args.checkpoint}`.", "",
+             f"{torch.get_num_threads()} threads. Checkpoint: `{args.checkpoint}`. The prior's "
+             f"content table: {table}.", "",
              f"Validation ({cases['all']} cases; tail {cases['tail']}, head {cases['head']}, "
              f"cold {cases['cold']}):", "", header]
     lines += [line(f"{r['weight']:g} | {r['rarity']:g}"
@@ -205,7 +207,7 @@ def main(argv=None):
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "checkpoint": args.checkpoint, "dataset": dataset,
         "model": config["model"], "chosen_weight": chosen[0], "chosen_rarity": chosen[1],
-        "cold_floor": args.cold_floor,
+        "cold_floor": args.cold_floor, "prior_source": table,
         "at_grid_edge": bool(edge), "valid": rows,
         "test": {f"{w:g}/{r:g}": m for (w, r), m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
