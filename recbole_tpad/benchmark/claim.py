@@ -148,7 +148,7 @@ def own_scores(run, prior):
            if k in chosen_here and v is not None):
         raise ClaimError(f"{prior['file']}: its chosen point's test figures differ from those of "
                          f"{run['file']}, which chose its prior in training: were they made on "
-                         "the same content table (--feature_source)?")
+                         "the same content table (--prior_source)?")
     return dict(run, slices=prior["own"])
 
 
