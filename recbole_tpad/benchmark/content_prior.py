@@ -77,14 +77,16 @@ def load_with_content_table(args, weights):
     from recbole_tpad.evaluation import training_item_counts
     from recbole_tpad.model.prior import ContentPrior, WithContentPrior
 
-    counts = training_item_counts(train._dataset, config)
-    if not hasattr(trainer.model, "set_content_prior"):  # any other model: the same prior around it
+    wrap = not hasattr(trainer.model, "set_content_prior")  # any other model: the same prior around it
+    # a model that reads a table keeps it as its input; only its prior ranks by the other one
+    other_table = args.prior_source and args.prior_source != config["feature_source"]
+    if wrap or other_table:
         table, _ = load_item_features(config, train._dataset, source=args.prior_source)
-        trainer.model = WithContentPrior(trainer.model, table, counts).eval()
-    elif args.prior_source and args.prior_source != config["feature_source"]:
-        # a model that reads a table keeps it as its input; only its prior ranks by the other one
-        table, _ = load_item_features(config, train._dataset, source=args.prior_source)
-        trainer.model.prior_table = ContentPrior(table, counts).to(trainer.model.device)
+        counts = training_item_counts(train._dataset, config)
+        if wrap:
+            trainer.model = WithContentPrior(trainer.model, table, counts).eval()
+        else:
+            trainer.model.prior_table = ContentPrior(table, counts).to(trainer.model.device)
     return config, (train, valid, test), trainer
 
 
