@@ -130,6 +130,10 @@ def check_values(values, source="--key=value"):
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"{source}: content_prior={value!r}: give valid (chosen on the "
                               "validation split), a weight of at least 0 (e.g. 4), or ~ (off)")
+        if key == "content_prior_training" and value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{source}: content_prior_training={value!r}: give a weight above 0 "
+                              "(e.g. 4), or ~ (off)")
         if key == "content_prior_rarity" and value not in (None, "valid") and (
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"{source}: content_prior_rarity={value!r}: give valid (chosen on "

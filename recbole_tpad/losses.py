@@ -56,7 +56,8 @@ class ObjectiveConfigError(ValueError):
 
 
 def uses_plugin_objective(config):
-    return config["loss_type"] == "SS" or (config["sequence_loss"] or "last") == "all"
+    return (config["loss_type"] == "SS" or (config["sequence_loss"] or "last") == "all"
+            or bool(config["content_prior_training"]))
 
 
 def check_objective_settings(config, model_class):
@@ -76,6 +77,11 @@ def check_objective_settings(config, model_class):
                 f"negative_sampling={config['negative_sampling']!r}: use one of {SAMPLINGS}")
     if not uses_plugin_objective(config):
         return
+    if config["content_prior_training"] and (loss != "CE" or seq != "last"):
+        raise ObjectiveConfigError(
+            f"content_prior_training={config['content_prior_training']}: the prior is the session's "
+            f"last item's, so it trains with loss_type: CE and sequence_loss: last (given "
+            f"{loss}, {seq}); set those, or content_prior_training: ~")
     if model_name == "BERT4Rec":
         raise ObjectiveConfigError(
             "BERT4Rec trains by masked-item prediction, not next-item prediction: keep "
@@ -215,15 +221,19 @@ class TrainingObjective:
         sampled negatives one set per batch (True) or as ``shared_negatives`` says (None)."""
         items = item_table(model) if items is None else items
         query, positives = self.targets_and_queries(model, interaction, items)
-        return self.loss(query, positives, items) + sum(
-            self.loss(query, positives, table, shared=also_shared) for table in also)
+        prior = getattr(model, "trained_prior", None)  # content_prior_training
+        bias = prior(model, interaction) if prior is not None else None
+        return self.loss(query, positives, items, bias=bias) + sum(
+            self.loss(query, positives, table, shared=also_shared, bias=bias) for table in also)
 
-    def loss(self, query, positives, items, shared=None):
+    def loss(self, query, positives, items, shared=None, bias=None):
         """The loss of session vectors ``query [N, d]`` with targets ``positives [N]`` scored
         against ``items [n_items, d]``; ``shared``: one negative set per batch (default:
-        ``shared_negatives``)."""
+        ``shared_negatives``); ``bias [N, n_items]``: added to the logits (full softmax only)."""
         if not self.sampled:
             logits = query @ items.t()
+            if bias is not None:
+                logits = logits + bias
             if self.unseen is not None:
                 logits = logits.masked_fill(self.unseen.to(query.device), -math.inf)
             return F.cross_entropy(logits, positives)
@@ -261,12 +271,26 @@ def model_class_for(config, model_class):
             with _loss_type_as_ce(config):
                 model_class.__init__(self, config, dataset)
             self.training_objective = TrainingObjective(config, dataset)
+            from recbole_tpad.model.prior import trained_prior
+
+            self.trained_prior = trained_prior(config, dataset, model_class.__name__)
 
         def calculate_loss(self, interaction):
             return self.training_objective(self, interaction)
 
+        def predict(self, interaction):
+            scores = model_class.predict(self, interaction)
+            if self.trained_prior is None:
+                return scores
+            return scores + self.trained_prior(self, interaction, interaction[self.ITEM_ID])
+
+        def full_sort_predict(self, interaction):
+            scores = model_class.full_sort_predict(self, interaction)
+            return scores if self.trained_prior is None else scores + self.trained_prior(self, interaction)
+
         _CLASSES[model_class] = type(model_class.__name__, (model_class,), {
-            "__init__": __init__, "calculate_loss": calculate_loss,
+            "__init__": __init__, "calculate_loss": calculate_loss, "predict": predict,
+            "full_sort_predict": full_sort_predict,
             "__module__": model_class.__module__,
             "__doc__": f"{model_class.__name__} trained with recbole_tpad.losses.TrainingObjective"})
     return _CLASSES[model_class]

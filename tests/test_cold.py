@@ -394,6 +394,79 @@ def test_content_prior_adds_the_last_items_content_similarity_in_ranking_only(tm
     assert torch.equal(top, (cosine.scatter(1, seq, -2.0))[:, 1:].argmax(1) + 1)
 
 
+def test_content_prior_training_is_part_of_the_score_in_training_and_ranking(tmp_path, monkeypatch):
+    """``content_prior_training: w``: ``w * cos`` of whitened content to the session's last item
+    is added to every training logit (the loss is the softmax of scores + prior) and to every
+    ranking score, for TPAD and for RecBole's SASRec alike (its table named by feature_source);
+    impossible settings get errors that say what to set."""
+    from torch.nn import functional as F
+
+    from recbole_tpad.config import ConfigError
+    from recbole_tpad.losses import ObjectiveConfigError, item_table
+    from recbole_tpad.quick_start import build_experiment
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, new_item_share=None,
+                  content_prior=None)
+    with pytest.raises(ConfigError, match="content_prior_training=0"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, content_prior_training=0))
+    with pytest.raises(ObjectiveConfigError, match="loss_type: CE and sequence_loss: last"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(
+            common, content_prior_training=2, loss_type="SS"))
+    with pytest.raises(ValueError, match="set feature_source"):
+        build_experiment("SASRec", "shop-cold", config_dict=dict(
+            common, content_prior_training=2, feature_source=None))
+    for name in ("TPAD", "SASRec"):
+        _, (train, _, test), trainer = build_experiment(name, "shop-cold", config_dict=dict(
+            common, content_prior_training=2.0))
+        model = trainer.model.eval()
+        assert model.trained_prior is not None, name
+        inter = next(iter(test))[0]
+        seq, lengths = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
+        prior = model.trained_prior
+        raw = load_table(train)
+        white = F.normalize(FeatureWhitening.fit(raw[1:], "all")(raw), dim=-1)
+        expected = 2.0 * (white[seq.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)] @ white.t()).scatter(1, seq, 0.0)
+        with torch.no_grad():
+            scored = model.full_sort_predict(inter)
+            pointwise = model.predict(inter)
+            model.trained_prior = None
+            plain = model.full_sort_predict(inter)
+            model.trained_prior = prior
+        assert torch.allclose(scored[:, 1:] - plain[:, 1:], expected[:, 1:], atol=1e-4), name
+        assert torch.allclose(pointwise, scored.gather(1, inter[model.ITEM_ID].unsqueeze(1)).squeeze(1), atol=1e-4)
+        # training: the loss is the softmax cross-entropy of the model's scores plus the prior
+        # (in eval mode, so that no dropout draw differs between the two computations)
+        batch = next(iter(train))
+        with torch.no_grad():
+            loss = model.calculate_loss(batch)
+            model.trained_prior = None
+            without = model.calculate_loss(batch)
+            model.trained_prior = prior
+            objective, items = model.training_objective, item_table(model)
+            query, positives = objective.targets_and_queries(model, batch, items)
+            logits = query @ items.t() + prior(model, batch)
+            if objective.unseen is not None:
+                logits = logits.masked_fill(objective.unseen, float("-inf"))
+        assert not torch.allclose(loss, without), name
+        assert torch.allclose(loss, F.cross_entropy(logits, positives), atol=1e-5), name
+    # an item added after training gets its content vector in the trained prior too (TPAD)
+    _, (train, _, test), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+        common, content_prior_training=2.0))
+    model = trainer.model.eval()
+    model.add_items(train._dataset.item_features[[7]].clone())
+    assert torch.allclose(model.trained_prior.table.vectors[-1], model.trained_prior.table.vectors[7], atol=1e-5)
+    with torch.no_grad():
+        assert model.full_sort_predict(next(iter(test))[0]).shape[1] == model.n_items == len(model.trained_prior.table.vectors)
+
+
+def load_table(train):
+    """The feature table of a run's training split (TPAD's own, or loaded for an ID model)."""
+    from recbole_tpad.data.dataset import load_item_features
+
+    table = getattr(train._dataset, "item_features", None)
+    return table if table is not None else load_item_features(train._dataset.config, train._dataset)[0]
+
+
 def test_content_prior_search_climbs_each_rarity_until_validation_falls():
     """Weight 0 is tried once; each rarity's weights go up until the score falls; the best
     pair wins, the smaller weight and rarity on a tie."""

@@ -106,3 +106,42 @@ class WithContentPrior(nn.Module):
     def predict(self, interaction):
         scores = self.model.predict(interaction)
         return scores + self._prior(interaction, interaction[self.ITEM_ID]) if self.content_prior else scores
+
+
+class TrainedPrior(nn.Module):
+    """``content_prior_training``: the content prior at a fixed weight as part of the model's
+    own score, in training (added to the logits of the softmax) and in ranking. The model then
+    learns what the content similarity misses, not what it already gives; a prior added only
+    after training (``content_prior``) is scored against ID vectors that learned the same
+    similarity as best they could. ``content_prior`` may still add more on top."""
+
+    def __init__(self, table, item_counts, weight):
+        super().__init__()
+        check_prior_settings(weight, 0.0)
+        self.table = ContentPrior(table, item_counts)
+        self.weight = float(weight)
+
+    def forward(self, model, interaction, items=None):
+        """``[B, n_items]`` (``[B]`` for ``items [B]``): the prior of ``interaction``'s sessions."""
+        return self.table(interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN],
+                          self.weight, 0.0, items)
+
+
+def trained_prior(config, dataset, model_name):
+    """:class:`TrainedPrior` of a run with ``content_prior_training`` set (else ``None``), over
+    the table the run's ``feature_source`` names (TPAD's own input; for an ID model, e.g.
+    RecBole's SASRec, the table it is given for the prior) and ``dataset``'s training counts."""
+    weight = config["content_prior_training"]
+    if not weight:
+        return None
+    if not config["feature_source"] and getattr(dataset, "item_features", None) is None:
+        raise ValueError(f"content_prior_training={weight}: {model_name} names no content table "
+                         "for the prior: set feature_source (e.g. tpad-zU or text-minilm)")
+    from recbole_tpad.evaluation import training_item_counts
+
+    table = getattr(dataset, "item_features", None)
+    if table is None:
+        from recbole_tpad.data.dataset import load_item_features
+
+        table = load_item_features(config, dataset)[0]
+    return TrainedPrior(table, training_item_counts(dataset, config), weight)

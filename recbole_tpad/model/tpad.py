@@ -12,7 +12,8 @@ Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding`
 ``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``,
 ``feature_whitening``, ``adapter``, ``frequency_gate``,
 ``fusion``, ``encoder`` and the encoders' own sizes; ranking: ``new_item_share``,
-``content_prior``, ``content_prior_rarity``.
+``content_prior``, ``content_prior_rarity``; scoring in training and ranking:
+``content_prior_training`` (``properties/overall.yaml``).
 """
 
 import math
@@ -27,7 +28,7 @@ from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
                                        build_session_encoder, whitened_features)
-from recbole_tpad.model.prior import ContentPrior, check_prior_settings
+from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
 
 #: cold_item_ids: how an item with no training interaction is represented
@@ -221,6 +222,8 @@ class TPAD(SequentialRecommender):
         if has_prior:
             self.set_content_prior(0.0 if self.content_prior_to_choose else prior,
                                    0.0 if rarity in (None, "valid") else rarity, dataset, build=True)
+        # content_prior_training: the prior at a fixed weight is part of the score, in training too
+        self.trained_prior = trained_prior(config, dataset, type(self).__name__)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -323,6 +326,8 @@ class TPAD(SequentialRecommender):
         self.item_features = torch.cat([self.item_features, features])
         if hasattr(self, "prior_table"):
             self.prior_table.add_items(raw)
+        if self.trained_prior is not None:
+            self.trained_prior.table.add_items(raw)
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
         if hasattr(self, "log_item_counts"):  # no training interaction
             self.log_item_counts = torch.cat([self.log_item_counts,
@@ -445,6 +450,8 @@ class TPAD(SequentialRecommender):
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
         scores = (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
+        if self.trained_prior is not None:
+            scores = scores + self.trained_prior(self, interaction, interaction[self.ITEM_ID])
         if self.content_prior and not self.training:
             scores = scores + self.content_prior_scores(interaction, interaction[self.ITEM_ID])
         return scores
@@ -453,6 +460,8 @@ class TPAD(SequentialRecommender):
         items = self.item_representations()
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
         scores = seq_output @ items.t()
+        if self.trained_prior is not None:
+            scores = scores + self.trained_prior(self, interaction)
         if self.content_prior and not self.training:  # before the mixture: it keeps p exactly
             scores = scores + self.content_prior_scores(interaction)
         return self.mix_new_items(scores)
