@@ -75,6 +75,11 @@ class ContentPrior(nn.Module):
             return weight * prior.masked_fill((item_seq == items.unsqueeze(1)).any(1), 0)
         return weight * (last @ self.vectors.t()).scatter(1, item_seq, 0.0)
 
+    def of_sessions(self, model, interaction, weight, rarity=0.0, items=None):
+        """:meth:`forward` for the sessions of a RecBole ``interaction`` (``model`` names its
+        fields)."""
+        return self(interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN], weight, rarity, items)
+
 
 class WithContentPrior(nn.Module):
     """A trained sequential model that ranks with the content prior: ``model``'s own scores plus
@@ -96,8 +101,8 @@ class WithContentPrior(nn.Module):
         self.content_prior_rarity = float(rarity or 0.0)
 
     def _prior(self, interaction, items=None):
-        return self.prior_table(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
-                                self.content_prior, self.content_prior_rarity, items)
+        return self.prior_table.of_sessions(self, interaction, self.content_prior,
+                                            self.content_prior_rarity, items)
 
     def full_sort_predict(self, interaction):
         scores = self.model.full_sort_predict(interaction)
@@ -123,8 +128,7 @@ class TrainedPrior(nn.Module):
 
     def forward(self, model, interaction, items=None):
         """``[B, n_items]`` (``[B]`` for ``items [B]``): the prior of ``interaction``'s sessions."""
-        return self.table(interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN],
-                          self.weight, 0.0, items)
+        return self.table.of_sessions(model, interaction, self.weight, 0.0, items)
 
 
 def trained_prior(config, dataset, model_name):

@@ -408,8 +408,8 @@ class TPAD(SequentialRecommender):
     def content_prior_scores(self, interaction, items=None):
         """:class:`recbole_tpad.model.prior.ContentPrior`'s scores at this model's weight and
         rarity: ``[B, n_items]``, or ``[B]`` for ``items [B]``."""
-        return self.prior_table(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
-                                self.content_prior, self.content_prior_rarity, items)
+        return self.prior_table.of_sessions(self, interaction, self.content_prior,
+                                            self.content_prior_rarity, items)
 
     def current_new_item_share(self, n_new):
         """The prior of the new-item part with ``n_new`` new items in the catalogue."""
