@@ -294,17 +294,18 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     return result
 
 
-def load_experiment(model_file, config_dict=None):
+def load_experiment(model_file, config_dict=None, state=None):
     """``(config, (train, valid, test), trainer)`` of a checkpoint this plugin wrote (any model),
     its weights in the trainer's model (in eval mode). The checkpoint is read with
     ``weights_only=True`` (:mod:`recbole_tpad.checkpoints`); the run is rebuilt from the settings
     it records (``config_dict``: values to change that do not touch the weights, such as
-    ``show_progress``)."""
+    ``show_progress``). ``state``: the checkpoint as ``load_checkpoint`` read it, where the
+    caller has read it already (it is not read twice)."""
     from recbole_tpad.checkpoints import load_checkpoint
 
     from recbole_tpad.config import saved_model_settings
 
-    state = load_checkpoint(model_file)
+    state = load_checkpoint(model_file) if state is None else state
     saved = state["config"]
     values = {**saved_model_settings(saved), **state["external_config"],
               "data_path": str(Path(saved["data_path"]).parent),

@@ -65,14 +65,15 @@ def load_with_content_table(args, weights):
 
     # built with a prior so that the dataset loads the content table and the model keeps it
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
-    saved = load_checkpoint(args.checkpoint)["config"]
+    state = load_checkpoint(args.checkpoint)
+    saved = state["config"]
     if saved.get("build_missing_features") is None:  # RecBole's own models do not set it
         settings["build_missing_features"] = True
     if saved.get("use_features") is False or not saved.get("feature_source"):
         # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: by
         # default MiniLM text, built in minutes, not the pretrainer's (which would pretrain first)
         settings["feature_source"] = args.prior_source or "text-minilm"
-    config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings)
+    config, (train, valid, test), trainer = load_experiment(args.checkpoint, settings, state=state)
     from recbole_tpad.data.dataset import load_item_features
     from recbole_tpad.evaluation import training_item_counts
     from recbole_tpad.model.prior import ContentPrior, WithContentPrior

@@ -138,12 +138,12 @@ def trained_prior(config, dataset, model_name):
     weight = config["content_prior_training"]
     if not weight:
         return None
-    if not config["feature_source"] and getattr(dataset, "item_features", None) is None:
+    table = getattr(dataset, "item_features", None)
+    if table is None and not config["feature_source"]:
         raise ValueError(f"content_prior_training={weight}: {model_name} names no content table "
                          "for the prior: set feature_source (e.g. tpad-zU or text-minilm)")
     from recbole_tpad.evaluation import training_item_counts
 
-    table = getattr(dataset, "item_features", None)
     if table is None:
         from recbole_tpad.data.dataset import load_item_features
 
