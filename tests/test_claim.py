@@ -7,9 +7,10 @@ import pytest
 from recbole_tpad.benchmark import claim
 
 
-def write_run(folder, name, seed, ndcg, tail=0.01, checkpoint=None):
+def write_run(folder, name, seed, ndcg, tail=0.01, checkpoint=None, valid=None):
     part = {"ndcg@10": ndcg, "recall@20": 2 * ndcg}
     run = {"model": name, "seed": seed, "test_result": dict(part), "machine": "test box",
+           "best_valid_result": {"ndcg@10": ndcg if valid is None else valid},
            "saved_model_file": checkpoint or f"/disk/saved/{name}-s{seed}/{name}.pth",
            "test_result_by_target": {"all": part, "tail": {"ndcg@10": tail, "recall@20": 2 * tail},
                                      "head": {"ndcg@10": 3 * ndcg, "recall@20": float("nan")}}}
@@ -229,3 +230,43 @@ def test_a_run_that_chose_its_prior_in_training_is_read_at_weight_0_from_its_pri
     (tmp_path / "content-prior-A-s2021.json").write_text(json.dumps(prior))
     code, _ = run_claim(tmp_path)
     assert code == 2 and "its chosen point's test figures differ" in capsys.readouterr().err
+
+
+def test_a_row_chosen_on_validation_takes_the_higher_validation_mean_whatever_the_test_says(tmp_path, capsys):
+    """--choose: the configuration with the higher mean validation score over the seeds is the
+    row, per ranking (own scores; + prior from the prior files' grids), never the test figures."""
+    for seed in (1, 2):
+        # A-plain: better on test, worse on validation; A-ptrain the other way round
+        write_run(tmp_path, "Aplain", seed, 0.050, valid=0.040 + 0.001 * seed)
+        write_run(tmp_path, "Aptrain", seed, 0.045, valid=0.044)
+        write_run(tmp_path, "B", seed, 0.030)
+        # with the prior: A-plain wins validation (0.060 > 0.050) but has the lower test figure
+        write_grid_prior(tmp_path, "Aplain", seed, {(0, 0): (0.041, 0.01), (4, 0): (0.060, 0.01)}, (4, 0))
+        write_grid_prior(tmp_path, "Aptrain", seed, {(0, 0): (0.044, 0.01), (2, 0): (0.050, 0.01)}, (2, 0))
+        write_grid_prior(tmp_path, "B", seed, {(0, 0): (0.03, 0.01), (4, 0): (0.031, 0.01)}, (4, 0))
+    out = tmp_path / "out"
+    rows = [f"--row={n}={tmp_path}/{n}-s*.json" for n in ("Aplain", "Aptrain", "B")]
+    code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
+                       "--choose=A=Aplain,Aptrain", f"--priors={tmp_path}/content-prior-*.json"])
+    assert code == 0
+    report = (out / "claim-t.md").read_text()
+    # own scores: the prior files' weight-0 point is the validation figure (0.041 < 0.044)
+    assert "- **A** is Aptrain: validation NDCG@10 Aptrain 0.0440, Aplain 0.0410" in report
+    assert "- **A + content prior** is Aplain + content prior: validation NDCG@10 Aplain + " \
+        "content prior 0.0600, Aptrain + content prior 0.0500" in report
+    # the chosen rows carry the chosen configuration's test figures: Aptrain's own 0.045, though
+    # Aplain's 0.050 is higher on test
+    assert "| A | 1, 2 | 0.0450 ± 0.0000 |" in report
+    assert "| A + content prior | 1, 2 | 0.0600 ± 0.0000 |" in report
+    data = json.loads((out / "claim-t.json").read_text())
+    assert data["chosen"] == {"A": "Aptrain", "A + content prior": "Aplain"}
+    assert [line for line in report.splitlines() if line.startswith("- **A** (")]
+
+    write_run(tmp_path, "Aptrain", 3, 0.045)  # a seed the other configuration lacks
+    code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
+                       "--choose=A=Aplain,Aptrain"])
+    assert code == 2 and "--choose A: its rows have different seeds" in capsys.readouterr().err
+    for bad, said in (("--choose=A=Aplain", "two or more --row labels"),
+                      ("--choose=A=Aplain,Nope", "'Nope' is not a --row label")):
+        assert claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows, bad]) == 2
+        assert said in capsys.readouterr().err

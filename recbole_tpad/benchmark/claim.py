@@ -21,6 +21,14 @@ and each seed's cold / warm ratio against 0.5 (priors chosen under the cold rule
         --columns=warm:recall@20,cold:recall@20,all:ndcg@10 --metric=warm:recall@20 \\
         --ratio=1.0 --cold_ratio=0.5
 
+A configuration chosen on validation, not on test: ``--choose LABEL=ROW1,ROW2`` adds the row
+(and its "+ content prior" row) whose mean validation score over the seeds is higher, say with
+and without ``content_prior_training``; the baseline gets the same choice::
+
+    python -m recbole_tpad.benchmark.claim --name=amazon-sports-session-chosen ... \
+        --choose SASRec-chosen=SASRec,SASRec-ptrain --choose TPAD-chosen=TPAD-zU,TPAD-zU-ptrain \
+        --baseline=SASRec-chosen --claim=TPAD-chosen --ratio=1.05
+
 Writes ``results/claim-<name>.md``, ``.json`` and ``.png`` (every seed as a dot, the mean as a
 bar, std as a whisker), and, where the prior files hold their validation grids,
 ``claim-<name>-tradeoff.png``: the all-case against the tail-case score of every weight and
@@ -80,6 +88,7 @@ def load_run(path):
             "slices": _slices(run.get("test_result_by_target"), run["test_result"]),
             "machine": run.get("machine"), "epochs": run.get("epochs_run"),
             "stopped_by": run.get("stopped_by"),
+            "valid": {"all": run.get("best_valid_result") or {}},  # RecBole's, all cases only
             # content_prior: valid: the run's test figures are already ranked with the prior
             "chose_prior": (run.get("content_prior") or {}).get("chosen")}
 
@@ -174,9 +183,14 @@ def build_rows(row_specs, prior_files):
                                  f"{run['seed']}: a row's runs must be different seeds")
             seeds[run["seed"]] = run["file"]
         runs = [own_scores(run, priors.get(run["checkpoint"])) for run in runs]
-        rows[label] = runs
-        matched = [dict(run, slices=priors[run["checkpoint"]]["slices"],
-                        prior=priors[run["checkpoint"]]) for run in runs if run["checkpoint"] in priors]
+        # the validation figures next to the test ones: the prior file's grid where there is one
+        # (weight 0 for the own scores, the chosen point for the prior), so both rows read alike
+        rows[label] = [dict(run, valid=priors[run["checkpoint"]]["grid"].get((0.0, 0.0), run["valid"]))
+                       if run["checkpoint"] in priors else run for run in runs]
+        matched = [dict(run, slices=priors[run["checkpoint"]]["slices"], prior=priors[run["checkpoint"]],
+                        valid=priors[run["checkpoint"]]["grid"].get(
+                            (priors[run["checkpoint"]]["weight"], priors[run["checkpoint"]]["rarity"])))
+                   for run in runs if run["checkpoint"] in priors]
         if matched and len(matched) == len(runs):
             rows[label + PRIOR] = matched
         elif matched:
@@ -186,6 +200,54 @@ def build_rows(row_specs, prior_files):
 
 def values(runs, part="all", metric="ndcg@10"):
     return [r["slices"].get(part, {}).get(metric) for r in runs]
+
+
+def parse_choice(text):
+    """``"LABEL=ROW1,ROW2[,...]"`` -> ``(label, [row labels])``, at least two."""
+    label, sep, names = text.partition("=")
+    names = [n.strip() for n in names.split(",") if n.strip()]
+    if not sep or not label.strip() or len(names) < 2:
+        raise ClaimError(f"--choose {text!r}: write LABEL=ROW1,ROW2[,...] (two or more --row "
+                         "labels), e.g. 'TPAD-chosen=TPAD-zU,TPAD-zU-ptrain'")
+    return label.strip(), names
+
+
+def choose_rows(rows, choices, part="all", metric="ndcg@10"):
+    """Add each choice's row: of its candidate rows (the same seeds), the one with the higher mean
+    validation score, once for the own scores and once for the "+ content prior" rows (where
+    every candidate has one). Returns the lines that say what was chosen over what; the test
+    figures play no part."""
+    lines = []
+    for label, names in choices:
+        for name in names:
+            if name not in rows:
+                raise ClaimError(f"--choose {label}: {name!r} is not a --row label "
+                                 f"({', '.join(r for r in rows if not r.endswith(PRIOR))})")
+        if label in rows:
+            raise ClaimError(f"--choose {label}: the label is already a row; give the choice its own")
+        seeds = {name: sorted(r["seed"] for r in rows[name]) for name in names}
+        if len({tuple(s) for s in seeds.values()}) > 1:
+            raise ClaimError(f"--choose {label}: its rows have different seeds ("
+                             + "; ".join(f"{n}: {s}" for n, s in seeds.items())
+                             + "): a choice compares configurations on the same seeds")
+        for suffix in ("", PRIOR):
+            if not all(name + suffix in rows for name in names):
+                continue
+            scores = {}
+            for name in names:
+                found = [(r.get("valid") or {}).get(part, {}).get(metric) for r in rows[name + suffix]]
+                if None in found:
+                    raise ClaimError(f"--choose {label}: a run of {name + suffix} has no validation "
+                                     f"{column_title(part, metric)} (its run file's best_valid_result "
+                                     "or its content-prior file's grid): rerun it with this plugin")
+                scores[name] = mean_std(found)[0]
+            best = max(names, key=lambda n: scores[n])
+            rows[label + suffix] = [dict(r, chosen_from=best) for r in rows[best + suffix]]
+            lines.append(f"- **{label + suffix}** is {best + suffix}: validation "
+                         f"{column_title(part, metric)} " + ", ".join(
+                             f"{n + suffix} {scores[n]:.4f}" for n in sorted(names, key=lambda n: -scores[n]))
+                         + f" (mean over seeds {', '.join(map(str, seeds[best]))})")
+    return lines
 
 
 def judge(rows, claim, baseline, ratio, floor, part="all", metric="ndcg@10"):
@@ -357,8 +419,11 @@ def main(argv=None):
     parser.add_argument("--row", action="append", required=True, metavar="LABEL=GLOB[,GLOB]",
                         help="a row: its run files (one per seed); repeat for each row")
     parser.add_argument("--priors", default="", help="content-prior files (globs, comma-separated)")
-    parser.add_argument("--baseline", required=True, help="the row to beat (a --row label)")
-    parser.add_argument("--claim", required=True, help="the row that claims (a --row label)")
+    parser.add_argument("--choose", action="append", default=[], metavar="LABEL=ROW1,ROW2",
+                        help="a row chosen on validation among --row labels (the higher mean "
+                        "validation score of --metric over the seeds); repeat for each")
+    parser.add_argument("--baseline", required=True, help="the row to beat (a --row or --choose label)")
+    parser.add_argument("--claim", required=True, help="the row that claims (a --row or --choose label)")
     parser.add_argument("--ratio", type=float, default=None, help="claim >= RATIO x baseline")
     parser.add_argument("--floor", type=float, default=None, help="claim above FLOOR")
     parser.add_argument("--columns", default=",".join(f"{p}:{m}" for p, m in COLUMNS),
@@ -375,12 +440,15 @@ def main(argv=None):
         columns = [parse_column(text) for text in args.columns.split(",") if text.strip()]
         part, metric = parse_column(args.metric, "--metric")
         specs = [parse_row(text) for text in args.row]
+        choices = [parse_choice(text) for text in args.choose]
+        labels = [label for label, _ in specs] + [label for label, _ in choices]
         for name in (args.baseline, args.claim):
-            if name not in [label for label, _ in specs]:
-                raise ClaimError(f"--baseline/--claim {name!r}: not a --row label "
-                                 f"({', '.join(label for label, _ in specs)})")
+            if name not in labels:
+                raise ClaimError(f"--baseline/--claim {name!r}: not a --row or --choose label "
+                                 f"({', '.join(labels)})")
         prior_files = sorted({f for p in args.priors.split(",") if p.strip() for f in glob.glob(p.strip())})
         rows, missing = build_rows(specs, prior_files)
+        chosen_lines = choose_rows(rows, choices, part, metric)
     except ClaimError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -408,6 +476,9 @@ def main(argv=None):
              "Test split; mean ± std over seeds (std of the seeds given; none for one seed). A '+ content "
              "prior' row is the same checkpoints ranked with the content prior whose weight and rarity "
              "were chosen on validation (`benchmark.content_prior`).", "", header] + table
+    if chosen_lines:
+        lines += ["", "Chosen on validation (the configuration with the higher mean validation score "
+                  "over the seeds; the test split plays no part):", ""] + chosen_lines
     lines += ["", "Verdict (a gap under 2 std of either row is a tie; one seed on a side decides nothing):", ""]
     lines += judge(rows, args.claim, args.baseline, args.ratio, args.floor, part, metric) or ["- nothing to compare"]
     if args.cold_ratio:
@@ -434,7 +505,8 @@ def main(argv=None):
         "floor": args.floor, "metric": f"{part}:{metric}", "cold_ratio": args.cold_ratio,
         "columns": [f"{p}:{m}" for p, m in columns], "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
                                               for r in runs] for label, runs in rows.items()},
-        "missing_priors": missing})
+        "missing_priors": missing, "chosen": {label: runs[0]["chosen_from"] for label, runs in rows.items()
+                                              if "chosen_from" in runs[0]}})
     print(report.read_text())
     return 0
 
