@@ -25,8 +25,8 @@ A configuration chosen on validation, not on test: ``--choose LABEL=ROW1,ROW2`` 
 (and its "+ content prior" row) whose mean validation score over the seeds is higher, say with
 and without ``content_prior_training``; the baseline gets the same choice::
 
-    python -m recbole_tpad.benchmark.claim --name=amazon-sports-session-chosen ... \
-        --choose SASRec-chosen=SASRec,SASRec-ptrain --choose TPAD-chosen=TPAD-zU,TPAD-zU-ptrain \
+    python -m recbole_tpad.benchmark.claim --name=amazon-sports-session-chosen ... \\
+        --choose SASRec-chosen=SASRec,SASRec-ptrain --choose TPAD-chosen=TPAD-zU,TPAD-zU-ptrain \\
         --baseline=SASRec-chosen --claim=TPAD-chosen --ratio=1.05
 
 Writes ``results/claim-<name>.md``, ``.json`` and ``.png`` (every seed as a dot, the mean as a
