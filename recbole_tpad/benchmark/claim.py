@@ -182,15 +182,19 @@ def build_rows(row_specs, prior_files):
                 raise ClaimError(f"{label}: {run['file']} and {seeds[run['seed']]} are both seed "
                                  f"{run['seed']}: a row's runs must be different seeds")
             seeds[run["seed"]] = run["file"]
-        runs = [own_scores(run, priors.get(run["checkpoint"])) for run in runs]
-        # the validation figures next to the test ones: the prior file's grid where there is one
-        # (weight 0 for the own scores, the chosen point for the prior), so both rows read alike
-        rows[label] = [dict(run, valid=priors[run["checkpoint"]]["grid"].get((0.0, 0.0), run["valid"]))
-                       if run["checkpoint"] in priors else run for run in runs]
-        matched = [dict(run, slices=priors[run["checkpoint"]]["slices"], prior=priors[run["checkpoint"]],
-                        valid=priors[run["checkpoint"]]["grid"].get(
-                            (priors[run["checkpoint"]]["weight"], priors[run["checkpoint"]]["rarity"])))
-                   for run in runs if run["checkpoint"] in priors]
+        own, matched = [], []
+        for run in runs:
+            prior = priors.get(run["checkpoint"])
+            run = own_scores(run, prior)
+            if prior is None:
+                own.append(run)
+                continue
+            # the validation figures next to the test ones from the prior file's grid (weight 0
+            # for the own scores, the chosen point for the prior), so both rows read alike
+            own.append(dict(run, valid=prior["grid"].get((0.0, 0.0), run["valid"])))
+            matched.append(dict(run, slices=prior["slices"], prior=prior,
+                                valid=prior["grid"].get((prior["weight"], prior["rarity"]))))
+        rows[label] = own
         if matched and len(matched) == len(runs):
             rows[label + PRIOR] = matched
         elif matched:
@@ -198,8 +202,10 @@ def build_rows(row_specs, prior_files):
     return rows, missing
 
 
-def values(runs, part="all", metric="ndcg@10"):
-    return [r["slices"].get(part, {}).get(metric) for r in runs]
+def values(runs, part="all", metric="ndcg@10", split="slices"):
+    """Each run's ``metric`` on slice ``part``: test figures, or validation with ``split="valid"``
+    (None where a run has none)."""
+    return [(r.get(split) or {}).get(part, {}).get(metric) for r in runs]
 
 
 def parse_choice(text):
@@ -235,7 +241,7 @@ def choose_rows(rows, choices, part="all", metric="ndcg@10"):
                 continue
             scores = {}
             for name in names:
-                found = [(r.get("valid") or {}).get(part, {}).get(metric) for r in rows[name + suffix]]
+                found = values(rows[name + suffix], part, metric, split="valid")
                 if None in found:
                     raise ClaimError(f"--choose {label}: a run of {name + suffix} has no validation "
                                      f"{column_title(part, metric)} (its run file's best_valid_result "
