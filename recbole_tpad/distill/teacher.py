@@ -4,7 +4,7 @@ On amazon-sports the Transfer-MLLM learns the items' content similarity in stage
 transitions (its held-out next-item Recall@20 equals the last item's content alone), while the
 item vectors of a trained SASRec rank next items from the last item's vector alone at 2.8x
 popularity, and a map from the frozen content states to those vectors keeps most of that
-(2.3x; README, "A collaborative teacher"). So ``transition_teacher: teacher-<model>`` gives stage 2 those vectors as a second
+(2.3x; results/README.md, "A collaborative teacher"). So ``transition_teacher: teacher-<model>`` gives stage 2 those vectors as a second
 transition signal: z_T is aligned with them by InfoNCE
 (:meth:`~recbole_tpad.distill.objectives.TransitionDistillation.teacher_loss`) and AMIE
 carries what z_T learns into z_U, as it carries the session transitions.
@@ -19,7 +19,7 @@ teacher's contents and a re-trained teacher makes its features stale.
 ``teacher-transitions`` needs no trained model: :func:`transition_vectors` factorises the
 training sessions' item co-occurrences (positive PMI within a window, truncated SVD, the
 item2vec family; Levy & Goldberg, NIPS 2014). It takes seconds, ranks held-out next items on
-amazon-sports better than the trained SASRec's vectors (README, "A collaborative teacher"), and
+amazon-sports better than the trained SASRec's vectors (results/README.md, "A collaborative teacher"), and
 the pretrainer writes it itself when it is missing or its dataset changed.
 
     python -m recbole_tpad.distill.teacher --transitions --dataset=amazon-sports
@@ -39,7 +39,7 @@ TEACHER_PREFIX = "teacher"
 TRANSITION_TEACHER = f"{TEACHER_PREFIX}-transitions"
 #: Its settings: co-occurrence window (items after an item), weight decay per step of distance,
 #: vector size. Chosen on held-out last items of the training sessions, not on the valid split
-#: (the smallest size within noise of the best; README, "The transition teacher").
+#: (the smallest size within noise of the best; results/README.md, "The transition teacher").
 TRANSITION_SETTINGS = {"window": 5, "decay": 0.7, "dim": 64}
 
 
