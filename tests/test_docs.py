@@ -3,6 +3,7 @@ between them once, and a link that points nowhere is a claim a reader cannot che
 
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ def slug(heading):
     return text.replace(" ", "-")
 
 
+@lru_cache(maxsize=None)
 def anchors(path):
+    """The headings' anchors of a markdown file, read once however many links point into it."""
     in_code, found = False, set()
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
