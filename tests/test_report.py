@@ -10,7 +10,7 @@ def a_run(model, machine, epoch_seconds, ndcg):
     return {"model": model, "machine": machine, "device": "cpu", "mean_epoch_seconds": epoch_seconds,
             "epochs_run": 10, "total_seconds": 10 * epoch_seconds, "test_seconds": 1.0,
             "n_test_cases": 1000, "stopped_by": "early stopping", "peak_rss_mb": 1024,
-            "test_result": {"ndcg@10": ndcg}, "settings": {}}
+            "test_result": {"ndcg@10": ndcg}, "best_valid_result": {"ndcg@10": ndcg + 0.01}, "settings": {}}
 
 
 def row(table, model):
@@ -70,3 +70,22 @@ def test_a_tpad_row_tested_with_its_content_prior_is_said_to_be_so():
     line = versus_best_baseline({"SASRec": sasrec, "TPAD-zU": tpad})[1]
     assert line.startswith("- TPAD-zU: 0.0610, +19.6% vs SASRec") and "content prior its runs chose on" \
         " validation, weight/rarity 4/0.25, 0/0.25" in line and "benchmark.claim" in line
+
+
+def test_the_best_baseline_is_chosen_on_validation_not_on_test():
+    # GRU4Rec tests higher, SASRec validates higher: SASRec is the baseline TPAD is read against
+    sasrec = [dict(a_run("SASRec", "cpu", 1.0, v), best_valid_result={"ndcg@10": 0.07}) for v in (0.050, 0.052)]
+    gru = [dict(a_run("GRU4Rec", "cpu", 1.0, v), best_valid_result={"ndcg@10": 0.06}) for v in (0.055, 0.057)]
+    tpad = [dict(a_run("TPAD-zU", "cpu", 1.0, v), base_model="TPAD") for v in (0.060, 0.062)]
+    lines = versus_best_baseline({"SASRec": sasrec, "GRU4Rec": gru, "TPAD-zU": tpad})
+    assert lines[0].startswith("Best baseline by validation ndcg@10: **SASRec** (validation 0.0700, test 0.0510")
+    assert lines[1].startswith("- TPAD-zU: 0.0610, +19.6% vs SASRec")
+    # a hybrid baseline is judged by its validation score at the prior point it chose
+    for run in gru:
+        run["content_prior"] = {"chosen": 2.0, "rarity": 0.0, "metric": "ndcg@10", "valid": {"2/0": 0.08}}
+    assert "**GRU4Rec** (validation 0.0800" in versus_best_baseline({"SASRec": sasrec, "GRU4Rec": gru})[0]
+    # a baseline whose files have no validation figure is named, not silently chosen or dropped
+    for run in gru:
+        run.pop("best_valid_result"), run.pop("content_prior")
+    first = versus_best_baseline({"SASRec": sasrec, "GRU4Rec": gru, "TPAD-zU": tpad})[0]
+    assert "**SASRec**" in first and "no validation ndcg@10: GRU4Rec" in first

@@ -114,18 +114,45 @@ def verdict_values(a_values, b_values):
     return f"{'better' if a > b else 'worse'} by more than 2 std ({spread:.4f})"
 
 
+def validation_value(run, metric="ndcg@10"):
+    """The validation figure behind a run's test figures: at the content-prior point the run chose
+    on validation where it chose one, else RecBole's best validation result; None when the run
+    file has neither (files from before ``best_valid_result`` keep only ``best_valid_score``,
+    which is ``valid_metric``, NDCG@10 unless a run set it otherwise)."""
+    prior = run.get("content_prior") or {}
+    if prior.get("chosen") is not None and prior.get("metric", metric) == metric:
+        point = prior.get("valid", {}).get(f"{prior['chosen']:g}/{prior.get('rarity') or 0:g}")
+        if point is not None:
+            return point
+    value = (run.get("best_valid_result") or {}).get(metric)
+    if value is None and metric == str((run.get("settings") or {}).get("valid_metric")
+                                       or "NDCG@10").lower():
+        value = run.get("best_valid_score")
+    return value
+
+
 def versus_best_baseline(groups, metric="ndcg@10"):
-    """Lines saying where each TPAD variant stands against the best non-TPAD model."""
-    means = {m: mean_std([r["test_result"].get(metric) for r in runs])[0] for m, runs in groups.items()}
-    baselines = {m: v for m, v in means.items() if not is_tpad(groups[m][0]) and v is not None}
-    if not baselines:
+    """Lines saying where each TPAD variant stands against the best non-TPAD model, the best
+    being chosen by mean validation score (the test split decides nothing)."""
+    def mean_of(runs, read):
+        return mean_std([read(r) for r in runs])[0]
+
+    tests = {m: mean_of(runs, lambda r: r["test_result"].get(metric)) for m, runs in groups.items()}
+    valids = {m: mean_of(runs, lambda r: validation_value(r, metric)) for m, runs in groups.items()}
+    baselines = [m for m, runs in groups.items() if not is_tpad(runs[0]) and tests[m] is not None]
+    chosen = [m for m in baselines if valids[m] is not None]
+    if not chosen:
         return []
-    best = max(baselines, key=baselines.get)
-    lines = [f"Best baseline by test {metric}: **{best}** ({baselines[best]:.4f}, "
-             f"{len(groups[best])} seed(s))."]
-    for model, value in means.items():
-        if is_tpad(groups[model][0]) and value is not None and baselines[best] > 0:
-            lines.append(f"- {model}: {value:.4f}, {100 * (value / baselines[best] - 1):+.1f}% vs {best}: "
+    best = max(chosen, key=valids.get)
+    lines = [f"Best baseline by validation {metric}: **{best}** (validation {valids[best]:.4f}, "
+             f"test {tests[best]:.4f}, {len(groups[best])} seed(s))."]
+    unvalidated = sorted(set(baselines) - set(chosen))
+    if unvalidated:
+        lines[0] += (f" Not in the choice, their run files having no validation {metric}: "
+                     + ", ".join(unvalidated) + ".")
+    for model, value in tests.items():
+        if is_tpad(groups[model][0]) and value is not None and tests[best] > 0:
+            lines.append(f"- {model}: {value:.4f}, {100 * (value / tests[best] - 1):+.1f}% vs {best}: "
                          f"{verdict(groups[model], groups[best], metric)}" + prior_caveat(groups[model]))
     return lines
 
