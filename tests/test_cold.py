@@ -197,6 +197,23 @@ def test_content_head_represents_exactly_the_items_without_an_id_vector(tmp_path
     cold = ~model.id_trained
     assert cold[1:].any()
     assert torch.allclose(items[cold], content[cold]) and torch.allclose(items[~cold], fused[~cold])
+    # in training the head replaces the rows id_dropout drops as well, and is computed on those
+    # rows only: the same table as the head over every row, chosen row by row
+    model.train()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        items = model.item_representations()
+        torch.manual_seed(1)
+        features = model.adapter(model.item_features)  # the same draws, in the same order
+        keep = model.id_kept()
+        torch.manual_seed(1)
+        every_row = model.item_representations(with_content=True)[0]
+    dropped = ~keep & ~cold
+    assert dropped.float().mean() > 0.2 and keep.any()
+    expected = torch.where(keep.unsqueeze(1), model.fusion(model.item_embedding.weight, features),
+                           model.content_head(features))
+    assert torch.allclose(items, expected, atol=1e-6) and torch.allclose(items, every_row, atol=1e-6)
+    model.eval()
     model.add_items(model.item_features[1:3].clone())
     with torch.no_grad():
         added = model.item_representations()[-2:]

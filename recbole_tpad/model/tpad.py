@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
-                                       build_session_encoder, whitened_features)
+                                       build_session_encoder, table_dropout, whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
 
@@ -264,18 +264,22 @@ class TPAD(SequentialRecommender):
                     # the rows without an ID vector are replaced by their content head's below,
                     # so their ID vectors need no zeroing first (the same table, one pass less)
                     items = self.fusion(self.item_embedding.weight, features)
-                    content = self.content_head(features)
-                    if self.frequency_gate:
-                        gate = self.item_frequency_gate().unsqueeze(1)
-                        items = gate * items + (1 - gate) * content
-                    items = torch.where(keep.unsqueeze(1), items, content)
+                    if with_content or self.frequency_gate:  # every row's content vector
+                        content = self.content_head(features)
+                        if self.frequency_gate:
+                            gate = self.item_frequency_gate().unsqueeze(1)
+                            items = gate * items + (1 - gate) * content
+                        items = torch.where(keep.unsqueeze(1), items, content)
+                    else:  # the head on the rows it replaces only: a third of them in training
+                        dropped = (~keep).nonzero().squeeze(1)
+                        items = items.index_copy(0, dropped, self.content_head(features[dropped]))
                 else:
                     items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         if self.item_dropout:
-            items = F.dropout(items, self.item_dropout, self.training)
+            items = table_dropout(items, self.item_dropout, self.training)
             if with_content and content is not None:
-                content = F.dropout(content, self.item_dropout, self.training)
+                content = table_dropout(content, self.item_dropout, self.training)
         return (items, content) if with_content else items
 
     def item_frequency_gate(self):
