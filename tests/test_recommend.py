@@ -126,3 +126,52 @@ def test_a_trained_id_model_exports_its_item_vectors_as_a_teacher(checkpoints, d
     assert main([f"--checkpoint={demo_root / 'demo' / 'demo.item'}"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "demo.item" in error and "Traceback" not in error
+
+
+def test_ranking_keeps_the_item_table_until_a_weight_or_buffer_changes(checkpoints):
+    """In ranking TPAD's item table is computed once and reused by every batch; any change to a
+    weight (an optimiser step, a checkpoint loaded, an in-place edit), a buffer (items added) or
+    the dtype gives the new table, never the kept one. In training it is always computed anew."""
+    rec = Recommender.from_checkpoint(checkpoints["TPAD"])
+    model = rec.model.eval()
+    with torch.no_grad():
+        kept = model.item_representations()
+        assert model.item_representations() is kept
+        assert torch.equal(kept, model._item_representations())
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        model.adapter.proj[-1].bias.add_(1.0)
+        edited = model.item_representations()
+        assert not torch.allclose(edited, kept) and torch.equal(edited, model._item_representations())
+        model.load_state_dict(state)
+        assert torch.equal(model.item_representations(), kept)
+    # an optimiser step in training, then ranking again
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.item_representations().pow(2).sum().backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        stepped = model.item_representations()
+        assert not torch.allclose(stepped, kept) and torch.equal(stepped, model._item_representations())
+        model.add_items(model.item_features[1:3].clone())
+        assert model.item_representations().shape[0] == stepped.shape[0] + 2
+        model.double()
+        assert model.item_representations().dtype == torch.float64
+    with torch.enable_grad():  # a caller that wants gradients gets a table that has them
+        assert model.item_representations().requires_grad
+
+
+def test_recommend_latency_measures_several_checkpoints_on_the_same_sessions(checkpoints, tmp_path, capsys):
+    import json
+
+    from recbole_tpad.benchmark import recommend_latency
+
+    both = f"{checkpoints['GRU4Rec']},{checkpoints['TPAD']}"
+    assert recommend_latency.main([f"--checkpoint={both}", "--sessions=30", "--batch=16",
+                                   f"--out={tmp_path}"]) == 0
+    figures = json.loads((tmp_path / "recommend-demo.json").read_text())
+    assert [row["model"] for row in figures["models"]] == ["GRU4Rec", "TPAD"]
+    assert figures["sessions"] == 30
+    for row in figures["models"]:
+        assert 0 < row["single_median_ms"] <= row["single_p95_ms"] and row["batched_sessions_per_s"] > 0
+    assert "| TPAD |" in capsys.readouterr().out

@@ -60,6 +60,28 @@ class KeptWhileUnchanged:
         return self.value
 
 
+class KeptWhileModuleUnchanged:
+    """A value computed from nothing but a module's weights and buffers (TPAD's item table in
+    ranking), kept while every one of them is the same tensor, at the same version, in the same
+    memory: an optimiser step, a loaded checkpoint, items added or a move to another device or
+    dtype each make it recompute. An edit through ``.data`` bumps no version: use ``torch.no_grad()``
+    and an in-place op instead, as PyTorch does. Not part of any state dict."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def get(self, module, compute):
+        tensors = [*module.parameters(), *module.buffers()]
+        if any(t.is_inference() for t in tensors):  # no version counter to trust
+            return compute()
+        key = [(t, t._version, t.data_ptr()) for t in tensors]
+        if self.key is None or len(key) != len(self.key) or any(
+                a is not b or va != vb or pa != pb for (a, va, pa), (b, vb, pb) in zip(key, self.key)):
+            self.value = compute()
+            self.key = key
+        return self.value
+
+
 class FeatureWhitening(nn.Module):
     """PCA whitening of a frozen feature table, fit once on the table itself: ``(x - mean) @ P``
     with ``P``'s columns the top ``dims`` principal directions, each scaled to unit variance.

@@ -27,7 +27,8 @@ from torch.nn import functional as F
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
-                                       build_session_encoder, table_dropout, whitened_features)
+                                       KeptWhileModuleUnchanged, build_session_encoder,
+                                       table_dropout, whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
 
@@ -229,6 +230,7 @@ class TPAD(SequentialRecommender):
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
         self.training_objective = TrainingObjective(config, dataset)
         self.item_dropout = config["item_dropout"] or 0.0
+        self._ranking_items = KeptWhileModuleUnchanged()
         self.initializer_range = config["initializer_range"]
         self.apply(self._init_weights)
         if config["weight_init"] == "xavier":  # RecTools' SASRec: every matrix xavier-normal
@@ -249,7 +251,17 @@ class TPAD(SequentialRecommender):
 
     def item_representations(self, with_content=False):
         """``[n_items, dim]``: every item's fused representation (row 0 is padding);
-        ``with_content``: also every item's content-head vector (``None`` without a head)."""
+        ``with_content``: also every item's content-head vector (``None`` without a head).
+
+        In ranking (evaluation mode, no gradient) the table is the same for every batch until
+        a weight or a buffer changes, so it is computed once and kept
+        (:class:`KeptWhileModuleUnchanged`): the adapter over every item's features is most of
+        a one-session recommendation's cost, and of each validation pass's after the first batch."""
+        if not (self.training or with_content or torch.is_grad_enabled()):
+            return self._ranking_items.get(self, self._item_representations)
+        return self._item_representations(with_content)
+
+    def _item_representations(self, with_content=False):
         content = None
         if not self.use_features:
             items = self.item_embedding.weight
