@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from recbole_tpad.benchmark.compare import main
 
@@ -49,11 +50,14 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
     from recbole_tpad.benchmark.epoch_time import main as epoch_time
 
     out = tmp_path / "bench"
-    argv = ["--dataset=demo", "--models=SASRec,TPAD", f"--out={out}"] + [
+    argv = ["--dataset=demo", "--models=SASRec,TPAD", f"--out={out}", "--threads=1"] + [
         f"--{k}={v}" for k, v in run_config.items()]
+    threads = torch.get_num_threads()
     assert epoch_time(argv) == 0
+    assert torch.get_num_threads() == threads  # set for the measurement only
     table = (out / "epoch_time-demo.md").read_text()
     assert "| SASRec |" in table and "| TPAD |" in table and "| 1.00 |" in table
+    assert ", 1 threads;" in table
     runs = json.loads((out / "epoch_time-demo.json").read_text())["runs"]
     assert runs["TPAD"][0]["epoch_seconds"] > 0 and runs["TPAD"][0]["test_cases"] == 150
 

@@ -35,7 +35,23 @@ def main(argv=None):
     parser.add_argument("--models", default="SASRec,TPAD")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default="results")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's; the comparison's CPU units run 1)")
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv if argv is not None else sys.argv[1:]
+    import torch
+
+    before = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return measure_all(args, extra)
+    finally:  # a caller in the same process (a test) keeps its own setting
+        torch.set_num_threads(before)
+
+
+def measure_all(args, extra):
+    """:func:`main` after its arguments: measure, print, write."""
     import torch
 
     import recbole_tpad  # noqa: F401
@@ -53,7 +69,7 @@ def main(argv=None):
     median = {m: {k: statistics.median(r[k] for r in runs[m]) for k in ("epoch_seconds", "test_seconds")}
               for m in models}
     lines = [f"# Cost on {args.dataset}", "",
-             f"Command: `python -m recbole_tpad.benchmark.epoch_time {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"Command: `python -m recbole_tpad.benchmark.epoch_time {' '.join(args.argv)}`",
              f"Machine: {machine_description(runs[base][0]['device'])}, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads; "
              f"{args.repeats} round(s), models interleaved, medians.", "",
