@@ -24,6 +24,8 @@ from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
+from recbole_tpad.prior_grid import (CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS, prior_point,
+                                     search_content_prior)
 from recbole_tpad.registry import get_trainer
 from recbole_tpad.runtime import machine_description, peak_rss_mb
 from recbole_tpad.trainer import plugin_trainer
@@ -157,37 +159,13 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     return config, (train_data, valid_data, test_data), trainer
 
 
-def search_content_prior(evaluate, weights, rarities, climb=True):
-    """The validation search of ``content_prior: valid`` (and ``content_prior_rarity: valid``):
-    for each rarity, the weights in increasing order until the score falls (it rises to one
-    peak and falls after it, so the rest would fall further); weight 0 is the same model for
-    every rarity and is evaluated once. ``climb=False`` evaluates every weight: a choice under
-    a constraint (a cold-recall floor) may lie past the score's peak. ``evaluate(weight,
-    rarity)`` returns ``(score, anything)``. Returns ``(chosen (weight, rarity), [((weight,
-    rarity), score, anything)])``: the best score, the smaller weight and rarity on a tie."""
-    tried = []
-    for rarity in rarities:
-        previous = None
-        for weight in weights:
-            if not weight and rarity != rarities[0]:
-                continue  # the model's own scores: already tried
-            score, payload = evaluate(weight, rarity)
-            tried.append(((weight, rarity), score, payload))
-            if climb and previous is not None and score < previous:
-                break
-            previous = score
-    best = max(tried, key=lambda row: (row[1], -row[0][0], -row[0][1]))
-    return best[0], tried
-
-
 def choose_content_prior(trainer, valid_data, saved):
     """``content_prior: valid`` (and ``content_prior_rarity: valid``): the weight of
     :data:`CONTENT_PRIOR_WEIGHTS` and rarity of :data:`CONTENT_PRIOR_RARITIES` with the best
-    validation score of the trained (best) model (:func:`search_content_prior`), set on it and
+    validation score of the trained (best) model
+    (:func:`recbole_tpad.prior_grid.search_content_prior`), set on it and
     written into its checkpoint; ``{"chosen", "rarity", "metric", "valid"}``, or ``None`` when
     the model has nothing to choose. Validation only: the test split is read afterwards, once."""
-    from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS
-
     model = trainer.model
     weights_to_choose = getattr(model, "content_prior_to_choose", False)
     rarity_to_choose = getattr(model, "content_prior_rarity_to_choose", False)
@@ -208,7 +186,7 @@ def choose_content_prior(trainer, valid_data, saved):
     (weight, rarity), tried = search_content_prior(evaluate, weights, rarities)
     model.set_content_prior(weight, rarity)
     model.content_prior_to_choose = model.content_prior_rarity_to_choose = False
-    scores = {f"{w:g}/{r:g}": score for (w, r), score, _ in tried}
+    scores = {prior_point(w, r): score for (w, r), score, _ in tried}
     getLogger().info(f"content_prior: {weight:g}, content_prior_rarity: {rarity:g} (validation "
                      f"{metric} by weight/rarity " + ", ".join(f"{k}: {v:.4f}" for k, v in scores.items()) + ")")
     if saved:

@@ -487,7 +487,7 @@ def load_table(train):
 def test_content_prior_search_climbs_each_rarity_until_validation_falls():
     """Weight 0 is tried once; each rarity's weights go up until the score falls; the best
     pair wins, the smaller weight and rarity on a tie."""
-    from recbole_tpad.quick_start import search_content_prior
+    from recbole_tpad.prior_grid import search_content_prior
 
     peaks = {0.0: 2.0, 0.5: 4.0}  # each rarity's score rises to its peak weight, then falls
     calls = []
@@ -513,7 +513,7 @@ def test_content_prior_valid_is_chosen_on_validation_and_kept_in_the_checkpoint(
     training, the weight and rarity with the best validation NDCG@10 (0 included) are set,
     reported and written into the best checkpoint, so the rebuilt model ranks with them; an
     ID-only TPAD has no prior to choose and no table."""
-    from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES
+    from recbole_tpad.prior_grid import CONTENT_PRIOR_RARITIES
     from recbole_tpad.quick_start import load_experiment, run
 
     settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2)

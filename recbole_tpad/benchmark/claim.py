@@ -45,6 +45,7 @@ from pathlib import Path
 
 from recbole_tpad.benchmark import write_results
 from recbole_tpad.benchmark.report import cell, mean_std, verdict_values
+from recbole_tpad.prior_grid import prior_point
 
 #: (slice, metric) pairs of the table, in its column order, unless --columns says otherwise.
 COLUMNS = (("all", "ndcg@10"), ("all", "recall@20"), ("tail", "ndcg@10"), ("head", "ndcg@10"))
@@ -101,7 +102,7 @@ def load_prior(path):
         prior = json.loads(Path(path).read_text())
         weight, rarity = prior["chosen_weight"], prior.get("chosen_rarity", 0.0)
         # files from before content_prior_rarity key their figures by the weight alone
-        test = prior["test"][f"{weight:g}/{rarity:g}" if "chosen_rarity" in prior else str(float(weight))]
+        test = prior["test"][prior_point(weight, rarity) if "chosen_rarity" in prior else str(float(weight))]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ClaimError(f"{path}: not a content-prior file with the test figures at its chosen "
                          f"weight ({type(error).__name__}: {error}); give the .json that "
@@ -466,7 +467,7 @@ def main(argv=None):
     for label, runs in rows.items():
         chosen = "-"
         if "prior" in runs[0]:
-            chosen = ", ".join(f"{r['prior']['weight']:g}/{r['prior']['rarity']:g}"
+            chosen = ", ".join(prior_point(r['prior']['weight'], r['prior']['rarity'])
                                + (f" (cold floor {r['prior']['cold_floor']:g})" if r["prior"].get("cold_floor") else "")
                                for r in runs)
         machines = sorted({r["machine"] or "?" for r in runs})

@@ -4,7 +4,7 @@ NDCG@10 / Recall@20 on the validation split (all, tail, head and cold cases) ove
 (:meth:`recbole_tpad.model.tpad.TPAD.set_content_prior`: the score of an item gains
 ``weight x r x cos(session's last item, item)`` over whitened content vectors, ``r`` shrinking
 with the item's training count), searched as ``content_prior: valid`` searches them
-(:func:`recbole_tpad.quick_start.search_content_prior`), the pair with the best validation
+(:func:`recbole_tpad.prior_grid.search_content_prior`), the pair with the best validation
 NDCG@10 chosen (or, with ``--cold_floor 0.5``, the best of the whole grid among the pairs whose
 validation cold Recall@20 is at least half their warm Recall@20: issue 13's cold-start rule), and the test split
 read at it and at 0 (the model's own scores; no choice is made on test).
@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import grid_chart, slice_metrics, write_results
-from recbole_tpad.model.prior import CONTENT_PRIOR_RARITIES as DEFAULT_RARITIES
-from recbole_tpad.model.prior import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
+from recbole_tpad.prior_grid import CONTENT_PRIOR_RARITIES as DEFAULT_RARITIES
+from recbole_tpad.prior_grid import CONTENT_PRIOR_WEIGHTS as DEFAULT_WEIGHTS
+from recbole_tpad.prior_grid import prior_point, search_content_prior
 
 SLICES = ("all", "warm", "cold", "tail", "head")
 
@@ -125,7 +126,7 @@ def main(argv=None):
     import recbole_tpad  # noqa: F401
     from recbole_tpad.checkpoints import CheckpointError
     from recbole_tpad.data.features import FeatureFileError
-    from recbole_tpad.quick_start import machine_description, search_content_prior
+    from recbole_tpad.quick_start import machine_description
 
     try:
         config, (train, valid, test), trainer = load_with_content_table(args, weights)
@@ -212,7 +213,7 @@ def main(argv=None):
         "model": config["model"], "chosen_weight": chosen[0], "chosen_rarity": chosen[1],
         "cold_floor": args.cold_floor, "prior_source": table,
         "at_grid_edge": bool(edge), "valid": rows,
-        "test": {f"{w:g}/{r:g}": m for (w, r), m in results.items()}, "valid_cases": cases,
+        "test": {prior_point(w, r): m for (w, r), m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
     print(report.read_text())
     return 0

@@ -15,6 +15,8 @@ import json
 import statistics
 from pathlib import Path
 
+from recbole_tpad.prior_grid import prior_point
+
 #: Plugin models that score items from their content features.
 CONTENT_MODELS = ("TPAD", "ContentKNN")
 
@@ -121,7 +123,7 @@ def validation_value(run, metric="ndcg@10"):
     which is ``valid_metric``, NDCG@10 unless a run set it otherwise)."""
     prior = run.get("content_prior") or {}
     if prior.get("chosen") is not None and prior.get("metric", metric) == metric:
-        point = prior.get("valid", {}).get(f"{prior['chosen']:g}/{prior.get('rarity') or 0:g}")
+        point = prior.get("valid", {}).get(prior_point(prior["chosen"], prior.get("rarity")))
         if point is not None:
             return point
     value = (run.get("best_valid_result") or {}).get(metric)
@@ -164,7 +166,7 @@ def prior_caveat(runs):
     priors = [r.get("content_prior") or {} for r in runs]
     if not any(p.get("chosen") for p in priors):
         return ""
-    points = ", ".join(f"{p['chosen']:g}/{p.get('rarity') or 0:g}" for p in priors
+    points = ", ".join(prior_point(p["chosen"], p.get("rarity")) for p in priors
                        if p.get("chosen") is not None)
     return (f" (tested with the content prior its runs chose on validation, weight/rarity {points}; the "
             "baseline ranks by its own scores: `python -m recbole_tpad.benchmark.content_prior` "

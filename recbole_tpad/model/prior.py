@@ -17,12 +17,6 @@ from torch.nn import functional as F
 
 from recbole_tpad.model.layers import FeatureWhitening
 
-#: content_prior: valid: the weights tried on the validation split after training
-CONTENT_PRIOR_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-#: content_prior_rarity: valid: the exponents tried with them
-CONTENT_PRIOR_RARITIES = (0.0, 0.25, 0.5, 1.0)
-
-
 def check_prior_settings(weight, rarity):
     """Refuse a weight or rarity that is not a number of at least 0 (``None``: off)."""
     for name, value in (("content_prior", weight), ("content_prior_rarity", rarity)):
