@@ -474,6 +474,14 @@ def test_content_prior_training_is_part_of_the_score_in_training_and_ranking(tmp
     assert torch.allclose(model.trained_prior.table.vectors[-1], model.trained_prior.table.vectors[7], atol=1e-5)
     with torch.no_grad():
         assert model.full_sort_predict(next(iter(test))[0]).shape[1] == model.n_items == len(model.trained_prior.table.vectors)
+    # with the prior after training as well, both read one whitened table, and an added item
+    # enters it once
+    _, (train, _, _), trainer = build_experiment("TPAD", "shop-cold", config_dict=dict(
+        common, content_prior_training=2.0, content_prior=1.0))
+    model = trainer.model.eval()
+    assert model.prior_table is model.trained_prior.table
+    model.add_items(train._dataset.item_features[[7]].clone())
+    assert len(model.prior_table.vectors) == model.n_items
 
 
 def load_table(train):

@@ -212,6 +212,8 @@ class TPAD(SequentialRecommender):
         # share, not the whole new-item part
         self.new_item_share_per_item = config["new_item_share"] == "valid"
         self.new_items_calibrated = int((~self.id_trained[1:]).sum())
+        # content_prior_training: the prior at a fixed weight is part of the score, in training too
+        self.trained_prior = trained_prior(config, dataset, type(self).__name__)
         self.content_prior, self.content_prior_rarity = None, 0.0
         prior, rarity = config["content_prior"], config["content_prior_rarity"]
         # valid: the weight is chosen on the validation split after training (choose_content_prior);
@@ -223,8 +225,6 @@ class TPAD(SequentialRecommender):
         if has_prior:
             self.set_content_prior(0.0 if self.content_prior_to_choose else prior,
                                    0.0 if rarity in (None, "valid") else rarity, dataset, build=True)
-        # content_prior_training: the prior at a fixed weight is part of the score, in training too
-        self.trained_prior = trained_prior(config, dataset, type(self).__name__)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
@@ -340,10 +340,11 @@ class TPAD(SequentialRecommender):
         if self.whitening is not None:  # the transform fit on the training catalogue
             features = self.whitening(features)
         self.item_features = torch.cat([self.item_features, features])
-        if hasattr(self, "prior_table"):
-            self.prior_table.add_items(raw)
-        if self.trained_prior is not None:
-            self.trained_prior.table.add_items(raw)
+        tables = [self.prior_table] if hasattr(self, "prior_table") else []
+        if self.trained_prior is not None and self.trained_prior.table not in tables:
+            tables.append(self.trained_prior.table)
+        for table in tables:  # the prior's and the trained prior's, once if they are one
+            table.add_items(raw)
         self.id_trained = torch.cat([self.id_trained, self.id_trained.new_zeros(len(features))])
         if hasattr(self, "log_item_counts"):  # no training interaction
             self.log_item_counts = torch.cat([self.log_item_counts,
@@ -416,8 +417,13 @@ class TPAD(SequentialRecommender):
             if dataset is None:
                 raise ValueError("content_prior: this model was built without a content table "
                                  "(content_prior ~): rebuild it with content_prior set")
-            self.prior_table = ContentPrior(dataset_item_features(dataset, type(self).__name__),
-                                            training_item_counts(dataset, dataset.config)).to(self.device)
+            if getattr(self, "trained_prior", None) is not None:
+                # content_prior_training's table: the same features and counts of the same
+                # dataset, whitened once and held once
+                self.prior_table = self.trained_prior.table
+            else:
+                self.prior_table = ContentPrior(dataset_item_features(dataset, type(self).__name__),
+                                                training_item_counts(dataset, dataset.config)).to(self.device)
         self.content_prior = float(weight) if weight else None
         self.content_prior_rarity = float(rarity or 0.0)
 
