@@ -180,7 +180,7 @@ def test_adapter_dropout_on_the_adapter_drops_outputs_not_the_table(kind):
     assert out.shape == (40, 8)
     if kind != "mlp":  # dropped output entries are exactly 0
         assert (out == 0).float().mean() > 0.3
-    else:  # the hidden layer's, drawn as table_dropout draws (about half of them at p = 0.5)
+    else:  # the hidden layer's (about half of them at p = 0.5)
         hidden = adapter.proj[:3](torch.ones(400, 12))
         assert 0.45 < (hidden == 0).float().mean() < 0.55
         assert torch.equal(adapter.eval().proj[:3](torch.ones(400, 12)), adapter.proj[:2](torch.ones(400, 12)))
