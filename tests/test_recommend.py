@@ -175,3 +175,15 @@ def test_recommend_latency_measures_several_checkpoints_on_the_same_sessions(che
     for row in figures["models"]:
         assert 0 < row["single_median_ms"] <= row["single_p95_ms"] and row["batched_sessions_per_s"] > 0
     assert "| TPAD |" in capsys.readouterr().out
+
+
+def test_recommend_latency_refuses_checkpoints_of_different_datasets(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from recbole_tpad.benchmark import recommend_latency
+
+    monkeypatch.setattr(recommend_latency, "load", lambda path: (
+        SimpleNamespace(config={"dataset": path.split(".")[0]}), None))
+    with pytest.raises(SystemExit):
+        recommend_latency.main(["--checkpoint=shop.pth,demo.pth"])
+    assert "different datasets (demo, shop)" in capsys.readouterr().err
