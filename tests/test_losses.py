@@ -117,6 +117,22 @@ def test_content_knn_needs_no_training_and_ranks_by_content(run_config):
     assert result["test_result"]["recall@20"] > 1.5 * 20 / 320, result["test_result"]
 
 
+def test_content_knn_normalises_its_table_once_and_again_when_it_changes(run_config):
+    from torch.nn import functional as F
+
+    _, _, trainer = build_experiment("ContentKNN", "demo", config_dict=run_config)
+    model = trainer.model
+    kept = model.item_vectors
+    assert model.item_vectors is kept
+    assert torch.allclose(kept, F.normalize(model.item_features, dim=-1))
+    state = model.state_dict()
+    model.load_state_dict({**state, "item_features": 2 * state["item_features"] - 1})  # a checkpoint loaded
+    assert torch.allclose(model.item_vectors, F.normalize(model.item_features, dim=-1))
+    assert not torch.allclose(model.item_vectors, kept)
+    model.add_items(model.item_features[1:3].clone())
+    assert len(model.item_vectors) == len(model.item_features) == len(kept) + 2
+
+
 def test_exclude_history_never_ranks_history_items_and_drops_what_it_cannot_rank(run_config):
     from recbole_tpad.evaluation import items_seen_in_training
 

@@ -15,7 +15,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch.nn import functional as F
 
-from recbole_tpad.model.layers import whitened_features
+from recbole_tpad.model.layers import KeptWhileUnchanged, whitened_features
 from recbole_tpad.model.tpad import dataset_item_features
 
 SESSION_VECTORS = ("last", "recency")
@@ -35,11 +35,13 @@ class ContentKNN(SequentialRecommender):
         table = whitened_features(self, dataset_item_features(dataset, type(self).__name__),
                                   config["feature_whitening"])
         self.register_buffer("item_features", table.clone())
+        self._unit_vectors = KeptWhileUnchanged()
 
     @property
     def item_vectors(self):
-        """Unit-length item vectors (cosine similarity = dot product)."""
-        return F.normalize(self.item_features, dim=-1)
+        """Unit-length item vectors (cosine similarity = dot product), normalised once per
+        table (a new table when items are added, a new version when a checkpoint is loaded)."""
+        return self._unit_vectors.get(self.item_features, lambda table: F.normalize(table, dim=-1))
 
     @torch.no_grad()
     def add_items(self, features, attributes=None):
