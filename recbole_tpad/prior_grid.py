@@ -1,8 +1,8 @@
 """The content prior's validation grid: the (weight, rarity) points ``content_prior: valid`` and
 ``content_prior_rarity: valid`` try, how they are searched, and the name each point's figures
 are kept under. Plain Python, so the run files' writers (:mod:`recbole_tpad.quick_start`,
-:mod:`recbole_tpad.benchmark.content_prior`) and their readers (the import-light
-:mod:`recbole_tpad.benchmark.report` and :mod:`recbole_tpad.benchmark.claim`) share one spelling.
+:mod:`recbole_tpad.benchmark.content_prior`) and their readers (:mod:`recbole_tpad.benchmark.report`
+and :mod:`recbole_tpad.benchmark.claim`, which need no model code) share one spelling.
 """
 
 #: content_prior: valid: the weights tried on the validation split after training

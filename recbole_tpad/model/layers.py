@@ -29,46 +29,32 @@ def table_dropout(x, p, training):
 
 
 class KeptWhileUnchanged:
-    """A value computed from a frozen tensor (a feature table, an id table), kept while that
-    tensor is the same object at the same version: a copy into it (a checkpoint loaded) bumps
-    its version, and a new table (items added, another device) is another object, so a kept
-    value is never used for changed data. Not part of any state dict: recomputed on demand."""
+    """A value computed from tensors that stay the same between calls (a frozen feature table,
+    an id table; in ranking, every weight and buffer of a model), kept while each of them is the
+    same object, at the same version, in the same memory: a copy into it (a checkpoint loaded,
+    an optimiser step) bumps its version, a new table (items added) is another object, and a
+    parameter moved to another device or dtype keeps its object but not its memory; so a kept
+    value is never used for changed data. An edit through ``.data`` bumps no version: use
+    ``torch.no_grad()`` and an in-place op, as PyTorch does. Not part of any state dict:
+    recomputed on demand."""
 
     def __init__(self):
-        self.key, self.value = None, None
+        self.tensors, self.key, self.value = (), None, None
 
-    def get(self, tensor, compute, also=()):
-        """``compute(tensor)``, or the kept value; ``also``: further facts the value depends
-        on (a dtype), compared too."""
-        if tensor.requires_grad or tensor.is_inference():  # no version counter to trust
-            return compute(tensor)
-        key = (tensor._version, *also)
-        if self.key is None or self.key[0] is not tensor or self.key[1:] != key:
+    def get(self, tensors, compute, also=()):
+        """``compute(tensors)`` (one tensor or a sequence of them), or the kept value; ``also``:
+        further facts the value depends on (a dtype), compared too."""
+        group = [tensors] if torch.is_tensor(tensors) else list(tensors)
+        # an inference tensor has no version counter to trust; a value that needs gradients
+        # cannot be kept
+        if any(t.is_inference() or (t.requires_grad and torch.is_grad_enabled()) for t in group):
+            return compute(tensors)
+        key = [(t._version, t.data_ptr()) for t in group] + list(also)
+        if (self.key != key or len(self.tensors) != len(group)
+                or any(a is not b for a, b in zip(group, self.tensors))):
             with torch.no_grad():
-                self.value = compute(tensor)
-            self.key = (tensor, *key)
-        return self.value
-
-
-class KeptWhileModuleUnchanged:
-    """A value computed from nothing but a module's weights and buffers (TPAD's item table in
-    ranking), kept while every one of them is the same tensor, at the same version, in the same
-    memory: an optimiser step, a loaded checkpoint, items added or a move to another device or
-    dtype each make it recompute. An edit through ``.data`` bumps no version: use ``torch.no_grad()``
-    and an in-place op instead, as PyTorch does. Not part of any state dict."""
-
-    def __init__(self):
-        self.key, self.value = None, None
-
-    def get(self, module, compute):
-        tensors = [*module.parameters(), *module.buffers()]
-        if any(t.is_inference() for t in tensors):  # no version counter to trust
-            return compute()
-        key = [(t, t._version, t.data_ptr()) for t in tensors]
-        if self.key is None or len(key) != len(self.key) or any(
-                a is not b or va != vb or pa != pb for (a, va, pa), (b, vb, pb) in zip(key, self.key)):
-            self.value = compute()
-            self.key = key
+                self.value = compute(tensors)
+            self.tensors, self.key = group, key
         return self.value
 
 

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, Fusion,
-                                       KeptWhileModuleUnchanged, build_session_encoder,
+                                       KeptWhileUnchanged, build_session_encoder,
                                        whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
@@ -230,7 +230,7 @@ class TPAD(SequentialRecommender):
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
         self.training_objective = TrainingObjective(config, dataset)
         self.item_dropout = config["item_dropout"] or 0.0
-        self._ranking_items = KeptWhileModuleUnchanged()
+        self._ranking_items = KeptWhileUnchanged()
         self.initializer_range = config["initializer_range"]
         self.apply(self._init_weights)
         if config["weight_init"] == "xavier":  # RecTools' SASRec: every matrix xavier-normal
@@ -255,10 +255,11 @@ class TPAD(SequentialRecommender):
 
         In ranking (evaluation mode, no gradient) the table is the same for every batch until
         a weight or a buffer changes, so it is computed once and kept
-        (:class:`KeptWhileModuleUnchanged`): the adapter over every item's features is most of
+        (:class:`KeptWhileUnchanged` over its weights and buffers): the adapter over every item's features is most of
         a one-session recommendation's cost, and of each validation pass's after the first batch."""
         if not (self.training or with_content or torch.is_grad_enabled()):
-            return self._ranking_items.get(self, self._item_representations)
+            return self._ranking_items.get([*self.parameters(), *self.buffers()],
+                                           lambda _: self._item_representations())
         return self._item_representations(with_content)
 
     def _item_representations(self, with_content=False):
@@ -417,7 +418,7 @@ class TPAD(SequentialRecommender):
             if dataset is None:
                 raise ValueError("content_prior: this model was built without a content table "
                                  "(content_prior ~): rebuild it with content_prior set")
-            if getattr(self, "trained_prior", None) is not None:
+            if self.trained_prior is not None:
                 # content_prior_training's table: the same features and counts of the same
                 # dataset, whitened once and held once
                 self.prior_table = self.trained_prior.table
