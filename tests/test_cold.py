@@ -631,6 +631,38 @@ def test_content_prior_benchmark_chooses_on_validation_for_tpad_and_the_hybrid_b
         content_prior.main([f"--checkpoint={result['saved_model_file']}", "--cold_floor=0"])
 
 
+def test_content_prior_benchmark_explores_a_popularity_adjustment_on_validation_only(
+        tmp_path, monkeypatch):
+    """``--adjustments``: the validation figures of the own scores and of the chosen point with
+    tau x log(1 + training count) subtracted; tau 0 is the search's own figures, a large tau
+    pushes the most-trained items down (head NDCG@10 falls), and neither the choice nor the
+    test figures change."""
+    from recbole_tpad.benchmark import content_prior
+    from recbole_tpad.quick_start import run
+
+    settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=2, content_prior=None)
+    result = run("TPAD", "shop-cold", config_dict=settings)
+    out = tmp_path / "results"
+    common = [f"--checkpoint={result['saved_model_file']}", "--weights=1,4", "--rarities=0",
+              f"--out={out}"]
+    assert content_prior.main(common + ["--tag=-plain"]) == 0
+    assert content_prior.main(common + ["--adjustments=0.5,50", "--tag=-adjusted"]) == 0
+    plain, adjusted = (json.loads((out / f"content-prior-shop-cold-{tag}.json").read_text())
+                       for tag in ("plain", "adjusted"))
+    assert plain["adjustment_valid"] == []
+    assert adjusted["test"] == plain["test"] and adjusted["chosen_weight"] == plain["chosen_weight"]
+    grid = {(r["weight"], r["rarity"]): r["valid"] for r in plain["valid"]}
+    rows = {(r["weight"], r["rarity"], r["adjustment"]): r["valid"] for r in adjusted["adjustment_valid"]}
+    chosen = (plain["chosen_weight"], plain["chosen_rarity"])
+    assert set(rows) == {(w, r, t) for w, r in {(0.0, 0.0), chosen} for t in (0.0, 0.5, 50.0)}
+    for weight, rarity in {(0.0, 0.0), chosen}:
+        assert rows[(weight, rarity, 0.0)] == grid[(weight, rarity)]
+        assert rows[(weight, rarity, 50.0)]["head"]["ndcg@10"] < rows[(weight, rarity, 0.0)]["head"]["ndcg@10"]
+    assert "Popularity adjustment, validation only" in (out / "content-prior-shop-cold-adjusted.md").read_text()
+    with pytest.raises(SystemExit):
+        content_prior.main(common + ["--adjustments=-1"])
+
+
 def test_item_attributes_let_the_fused_model_rank_cold_items_its_features_cannot(tmp_path, monkeypatch):
     """Item features that are noise, but a brand attribute shared by the items of a category
     (whose successor category is what users buy next): with ``item_attributes`` the default

@@ -11,6 +11,12 @@ read at it and at 0 (the model's own scores; no choice is made on test).
 
     python -m recbole_tpad.benchmark.content_prior --checkpoint=saved/TPAD-X.pth
 
+``--adjustments 0.1,0.3``: also the validation figures of the model's own scores and of the
+chosen point with ``tau x log(1 + the item's training count)`` subtracted from every score
+(post-hoc logit adjustment, Menon et al. 2021: the targets of a later split hold more rare
+items than the training interactions do). An exploration only: nothing is chosen from it and
+the test split is not read with it.
+
 Works for any checkpoint the plugin's runs wrote: TPAD and the models built on it use their own
 prior; any other sequential model (RecBole's SASRec, GRU4Rec, ...) ranks through
 :class:`recbole_tpad.model.prior.WithContentPrior`, the same prior around its own scores. An ID
@@ -44,6 +50,25 @@ def plot(rows, chosen, path, title):
     grid_chart(path, series, [(chosen[0], f"chosen on validation ({chosen[0]:g}, rarity "
                                            f"{chosen[1]:g})", "-.")],
                "content_prior (weight of the last item's content similarity)", "validation NDCG@10", title)
+
+
+def with_popularity_adjustment(model, counts):
+    """Makes ``model`` rank by ``score - tau x log(1 + training count)`` (full ranking, what
+    the slices read); returns the setter of ``tau`` (0: the model's own ranking)."""
+    import torch
+
+    own, log_counts = model.full_sort_predict, torch.log1p(counts.float()).to(model.device)
+    tau = [0.0]
+
+    def full_sort_predict(interaction):
+        scores = own(interaction)
+        return scores - tau[0] * log_counts[:scores.shape[1]] if tau[0] else scores
+
+    model.full_sort_predict = full_sort_predict
+
+    def set_tau(value):
+        tau[0] = float(value)
+    return set_tau
 
 
 class NoColdCase(Exception):
@@ -107,6 +132,10 @@ def main(argv=None):
                         help="try every weight and choose the best validation NDCG@10 among the points "
                              "whose validation cold Recall@20 is at least this times warm Recall@20 "
                              "(issue 13's cold-start rule: 0.5); default: the best validation NDCG@10")
+    parser.add_argument("--adjustments", default="",
+                        help="popularity adjustments tau to explore on validation at the model's own "
+                             "scores and at the chosen point (score - tau x log(1 + training count)); "
+                             "nothing is chosen from them and test is not read with them")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
@@ -118,6 +147,10 @@ def main(argv=None):
         rarities = parse_numbers(args.rarities)
     except ValueError:
         parser.error(f"--rarities={args.rarities}: give exponents of at least 0, comma-separated")
+    try:
+        adjustments = parse_numbers(args.adjustments) if args.adjustments else []
+    except ValueError:
+        parser.error(f"--adjustments={args.adjustments}: give values of at least 0, comma-separated")
     if args.cold_floor is not None and not args.cold_floor > 0:
         parser.error(f"--cold_floor={args.cold_floor}: give a share above 0, such as 0.5")
 
@@ -166,6 +199,18 @@ def main(argv=None):
             return 1
         best = max(eligible, key=lambda r: (r["valid"]["all"]["ndcg@10"], -r["weight"], -r["rarity"]))
         chosen = (best["weight"], best["rarity"])
+    adjusted = []
+    if adjustments:  # validation only: an exploration, not a choice
+        from recbole_tpad.evaluation import training_item_counts, training_prefixes
+
+        set_tau = with_popularity_adjustment(model, training_item_counts(training_prefixes(train), config))
+        for weight, rarity in sorted({(0.0, 0.0), chosen}):
+            model.set_content_prior(weight, rarity)
+            for tau in sorted({0.0, *adjustments}):
+                set_tau(tau)
+                adjusted.append({"weight": weight, "rarity": rarity, "adjustment": tau,
+                                 "valid": slice_metrics(trainer, train, valid, SLICES)[0]})
+        set_tau(0.0)
     results = {}
     # the model's own scores, and the choice: nothing is chosen here
     for weight, rarity in sorted({(0.0, 0.0), chosen if chosen[0] else (0.0, 0.0)}):
@@ -207,12 +252,19 @@ def main(argv=None):
               f"Test split ({test_cases['all']} cases), at 0 (the model's own scores) and at the "
               "choice:", "", header]
     lines += [line(f"{w:g} | {r:g}", m) for (w, r), m in sorted(results.items())]
+    if adjusted:
+        lines += ["", "Popularity adjustment, validation only (every score minus tau x log(1 + the "
+                  "item's training count); nothing is chosen from it and the test split is not read "
+                  "with it):", "", header.replace("| rarity |", "| rarity | tau |").replace(
+                      "|---|---|", "|---|---|---|", 1)]
+        lines += [line(f"{r['weight']:g} | {r['rarity']:g} | {r['adjustment']:g}", r["valid"])
+                  for r in adjusted]
     lines += ["", f"![validation NDCG@10 by weight]({stem}.png)"]
     report = write_results(out, stem, "\n".join(lines), {
         "command": command, "checkpoint": args.checkpoint, "dataset": dataset,
         "model": config["model"], "chosen_weight": chosen[0], "chosen_rarity": chosen[1],
         "cold_floor": args.cold_floor, "prior_source": table,
-        "at_grid_edge": bool(edge), "valid": rows,
+        "at_grid_edge": bool(edge), "valid": rows, "adjustment_valid": adjusted,
         "test": {prior_point(w, r): m for (w, r), m in results.items()}, "valid_cases": cases,
         "test_cases": test_cases, "machine": machine_description(trainer.device)})
     print(report.read_text())
