@@ -143,3 +143,25 @@ def test_failed_write_leaves_no_file(dataset, monkeypatch):
     with pytest.raises(OSError):
         write(dataset, ["a"], [[1.0]])
     assert sorted(p.name for p in dataset.iterdir()) == ["toy.inter", "toy.item"]
+
+
+def test_artefacts_record_the_source_commit_of_a_checkout(tmp_path):
+    """A run's versions name the git commit of the code that made it (``+changes`` when tracked
+    files differ from it); outside a checkout nothing is claimed."""
+    import subprocess
+
+    from recbole_tpad.data.features import source_revision
+
+    revision = source_revision.__wrapped__  # uncached: the checkout changes within this test
+    assert revision(tmp_path) is None
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    subprocess.run(git + ["add", "code.py"], check=True)
+    subprocess.run(git + ["commit", "-qm", "first"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert revision(tmp_path) == head and len(head) == 40
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert revision(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert revision(tmp_path) == head + "+changes"

@@ -17,11 +17,13 @@ of the present rows, or zeros) and are counted in the returned report.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
 import os
 import platform
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +83,30 @@ def library_versions():
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
             pass
+    source = source_revision(Path(__file__).resolve().parents[2])
+    if source:
+        versions["recbole-tpad-source"] = source
     return versions
+
+
+@functools.lru_cache(maxsize=None)
+def source_revision(folder):
+    """The git commit of the checkout at ``folder`` (``+changes`` when tracked files differ from
+    it), or ``None`` outside a checkout (an installed wheel): the version number stays 0.1.0
+    from commit to commit, and two runs of one command that part can only be told apart by the
+    code that made them."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    if not (Path(folder) / ".git").exists():
+        return None
+    try:
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 def write_feature_file(path, array, item_ids, dataset, dataset_dir, producer, item_field="item_id"):
