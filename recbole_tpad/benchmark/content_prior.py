@@ -52,17 +52,16 @@ def plot(rows, chosen, path, title):
                "content_prior (weight of the last item's content similarity)", "validation NDCG@10", title)
 
 
-def with_popularity_adjustment(model, counts):
+def with_popularity_adjustment(model):
     """Makes ``model`` rank by ``score - tau x log(1 + training count)`` (full ranking, what
-    the slices read); returns the setter of ``tau`` (0: the model's own ranking)."""
-    import torch
-
-    own, log_counts = model.full_sort_predict, torch.log1p(counts.float()).to(model.device)
+    the slices read), the counts being those its prior table holds; returns the setter of
+    ``tau`` (0: the model's own ranking)."""
+    own, log_counts = model.full_sort_predict, model.prior_table.log_counts
     tau = [0.0]
 
     def full_sort_predict(interaction):
         scores = own(interaction)
-        return scores - tau[0] * log_counts[:scores.shape[1]] if tau[0] else scores
+        return scores - tau[0] * log_counts if tau[0] else scores
 
     model.full_sort_predict = full_sort_predict
 
@@ -201,9 +200,7 @@ def main(argv=None):
         chosen = (best["weight"], best["rarity"])
     adjusted = []
     if adjustments:  # validation only: an exploration, not a choice
-        from recbole_tpad.evaluation import training_item_counts, training_prefixes
-
-        set_tau = with_popularity_adjustment(model, training_item_counts(training_prefixes(train), config))
+        set_tau = with_popularity_adjustment(model)
         for weight, rarity in sorted({(0.0, 0.0), chosen}):
             model.set_content_prior(weight, rarity)
             for tau in sorted({0.0, *adjustments}):
