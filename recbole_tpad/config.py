@@ -91,7 +91,8 @@ def _choices():
     from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES, TRAIN_NEGATIVES
     from recbole_tpad.model.content import SESSION_VECTORS
     from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FEATURE_DROPOUT_ON, FUSIONS
-    from recbole_tpad.model.tpad import COLD_ITEM_IDS, CONTENT_HEAD_NEGATIVES, CONTENT_HEAD_TRAININGS
+    from recbole_tpad.model.tpad import (COLD_ITEM_IDS, CONTENT_HEAD_NEGATIVES,
+                                         CONTENT_HEAD_TRAININGS, ID_INITS)
 
     return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
             "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,
@@ -100,7 +101,7 @@ def _choices():
             "cold_item_ids": COLD_ITEM_IDS, "train_negatives": TRAIN_NEGATIVES,
             "content_head_training": CONTENT_HEAD_TRAININGS,
             "content_head_negatives": CONTENT_HEAD_NEGATIVES,
-            "feature_dropout_on": FEATURE_DROPOUT_ON}
+            "feature_dropout_on": FEATURE_DROPOUT_ON, "id_init": ID_INITS}
 
 
 def check_values(values, source="--key=value"):
