@@ -60,3 +60,10 @@ def run_config(demo_root, demo_features, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # RecBole writes ./log and ./log_tensorboard
     return dict(FAST, data_path=str(demo_root), checkpoint_dir=str(tmp_path / "saved"),
                 build_missing_features=False)
+
+
+def nearest_neighbour_agreement(x, category):
+    """Share of items whose cosine nearest neighbour (not itself) has their category."""
+    unit = torch.nn.functional.normalize(x, dim=-1)
+    similarity = (unit @ unit.t()).fill_diagonal_(-2)
+    return (category[similarity.argmax(1)] == category).float().mean().item()

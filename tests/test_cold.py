@@ -778,3 +778,40 @@ def test_new_item_share_benchmark_trades_warm_for_cold_recall_on_validation(tmp_
     assert (out / "new-item-share-shop-cold.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         new_item_share.main([f"--checkpoint={result['saved_model_file']}", "--shares=2"])
+
+
+def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tmp_path, monkeypatch):
+    """``id_init: features``: the ID vectors start as the item features PCA-whitened (the top
+    ``embedding_size`` directions, the rest random) at the spread ``weight_init`` gives, so an
+    item's nearest ID vector is one of its own category, as its features say (a random start:
+    chance); the padding row stays zero; a model without both paths, or another value, is refused."""
+    from dataset_tools.atomic import read_item_table
+    from recbole_tpad.config import ConfigError, check_values
+    from recbole_tpad.model.layers import FeatureWhitening
+    from recbole_tpad.quick_start import build_experiment
+    from tests.conftest import nearest_neighbour_agreement
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1)
+    (_, (train, _, _), random_start), (_, _, feature_start) = (
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, id_init=value))
+        for value in ("random", "features"))
+    dataset = train._dataset
+    items = read_item_table(tmp_path / "dataset" / "shop-cold", "shop-cold")
+    category = [items[token]["category"] for token in dataset.field2id_token["item_id"][1:]]
+    category = torch.tensor([sorted(set(category)).index(c) for c in category])
+    features = feature_start.model.item_features
+    start = feature_start.model.item_embedding.weight.detach()
+    assert start.shape[1] == 32 and features.shape[1] == 16
+    assert torch.equal(start[0], torch.zeros(32))
+    spread = float(random_start.model.item_embedding.weight[1:].detach().std())
+    white = FeatureWhitening.fit(features[1:], 16)(features[1:])
+    assert torch.allclose(start[1:, :16], white * spread, rtol=0.05, atol=1e-4)
+    assert abs(float(start[1:, 16:].std()) / spread - 1) < 0.1  # the rest keeps its random start
+    random_agreement = nearest_neighbour_agreement(random_start.model.item_embedding.weight[1:].detach(), category)
+    feature_agreement = nearest_neighbour_agreement(start[1:], category)
+    assert feature_agreement > 0.9 and random_agreement < 0.5, (feature_agreement, random_agreement)
+    with pytest.raises(ValueError, match="id_init=features .* needs use_id_embedding and use_features"):
+        build_experiment("TPAD", "shop-cold", config_dict=dict(common, id_init="features",
+                                                               use_features=False))
+    with pytest.raises(ConfigError, match="id_init='pca': use one of random, features"):
+        check_values({"id_init": "pca"})

@@ -6,6 +6,7 @@ import torch
 from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, AttributeEmbedding, FeatureAdapter,
                                        FeatureWhitening, Fusion, GatedGNNSessionEncoder,
                                        GRUSessionEncoder, table_dropout)
+from tests.conftest import nearest_neighbour_agreement
 
 
 def srgnn_adjacency(session):
@@ -85,13 +86,6 @@ def anisotropic_features(n_per_category=60, n_categories=5, dim=24, seed=0):
     x = (centres[category] + 0.5 * torch.randn(len(category), dim, generator=g)
          + 40 * torch.randn(len(category), 4, generator=g) @ dominant + 5.0)
     return x, category
-
-
-def nearest_neighbour_agreement(x, category):
-    """Share of items whose cosine nearest neighbour (not itself) has their category."""
-    unit = torch.nn.functional.normalize(x, dim=-1)
-    similarity = (unit @ unit.t()).fill_diagonal_(-2)
-    return (category[similarity.argmax(1)] == category).float().mean().item()
 
 
 def test_feature_whitening_gives_unit_covariance_and_recovers_what_a_dominant_direction_hides():
