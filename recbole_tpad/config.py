@@ -90,9 +90,8 @@ def _choices():
     """Settings of the plugin that take one of a few names."""
     from recbole_tpad.losses import SAMPLINGS, SEQUENCE_LOSSES, TRAIN_NEGATIVES
     from recbole_tpad.model.content import SESSION_VECTORS
-    from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FEATURE_DROPOUT_ON, FUSIONS
-    from recbole_tpad.model.tpad import (COLD_ITEM_IDS, CONTENT_HEAD_NEGATIVES,
-                                         CONTENT_HEAD_TRAININGS, ID_INITS)
+    from recbole_tpad.model.layers import ADAPTERS, ENCODERS, FEATURE_DROPOUT_ON, FUSIONS, ID_INITS
+    from recbole_tpad.model.tpad import COLD_ITEM_IDS, CONTENT_HEAD_NEGATIVES, CONTENT_HEAD_TRAININGS
 
     return {"encoder": ENCODERS, "fusion": FUSIONS, "adapter": ADAPTERS,
             "loss_type": ("CE", "BPR", "SS", "BCE", "MSE"), "sequence_loss": SEQUENCE_LOSSES,

@@ -20,10 +20,11 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
 from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
-from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset
+from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset, load_item_features
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
 from recbole_tpad.losses import last_row_per_sequence, model_class_for
+from recbole_tpad.model.layers import start_ids_from_features
 from recbole_tpad.prior_grid import (CONTENT_PRIOR_RARITIES, CONTENT_PRIOR_WEIGHTS, prior_point,
                                      search_content_prior)
 from recbole_tpad.registry import get_trainer
@@ -152,11 +153,29 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
 
     init_seed(config["seed"], config["reproducibility"])
     model = model_class(config, train_data._dataset).to(config["device"])
+    start_id_vectors(config, model, train_data._dataset)
     logger.info(model)
     trainer_class = plugin_trainer(get_trainer(config["MODEL_TYPE"], config["model"]), config)
     trainer = trainer_class(config, model)
     trainer.train_loader = train_data  # its shuffling state goes into checkpoints
     return config, (train_data, valid_data, test_data), trainer
+
+
+def start_id_vectors(config, model, dataset):
+    """``id_init: features`` for RecBole's ID models: their ``item_embedding`` starts from the
+    table ``feature_source`` names (:func:`~recbole_tpad.model.layers.start_ids_from_features`),
+    as TPAD's ID vectors do (TPAD starts its own), so a baseline can be offered the same lever."""
+    if (config["id_init"] or "random") == "random" or hasattr(model, "item_representations"):
+        return
+    embedding = getattr(model, "item_embedding", None)
+    if not isinstance(embedding, torch.nn.Embedding) or embedding.num_embeddings != dataset.item_num:
+        raise ConfigError(f"id_init=features: {config['model']} has no item_embedding table of "
+                          "one row per item to start: use id_init: random for it")
+    if not (config["feature_source"] or config["feature_file"]):
+        raise ConfigError(f"id_init=features: {config['model']} reads no item features of its "
+                          "own: name the table to start from with feature_source (e.g. tpad-zU "
+                          "or text-minilm) or feature_file")
+    start_ids_from_features(embedding.weight, load_item_features(config, dataset)[0])
 
 
 def choose_content_prior(trainer, valid_data, saved):

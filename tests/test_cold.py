@@ -784,7 +784,9 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     """``id_init: features``: the ID vectors start as the item features PCA-whitened (the top
     ``embedding_size`` directions, the rest random) at the spread ``weight_init`` gives, so an
     item's nearest ID vector is one of its own category, as its features say (a random start:
-    chance); the padding row stays zero; a model without both paths, or another value, is refused."""
+    chance); the padding row stays zero; a TPAD without both paths, or another value, is
+    refused. RecBole's SASRec gets the same start from its ``feature_source``, or is told to
+    name one."""
     from dataset_tools.atomic import read_item_table
     from recbole_tpad.config import ConfigError, check_values
     from recbole_tpad.model.layers import FeatureWhitening
@@ -815,3 +817,14 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
                                                                use_features=False))
     with pytest.raises(ConfigError, match="id_init='pca': use one of random, features"):
         check_values({"id_init": "pca"})
+    # RecBole's ID models take the same start from the table feature_source names
+    (_, _, sasrec), (_, _, random_sasrec) = (
+        build_experiment("SASRec", "shop-cold", config_dict=dict(common, id_init=value))
+        for value in ("features", "random"))
+    ids = sasrec.model.item_embedding.weight.detach()
+    spread = float(random_sasrec.model.item_embedding.weight[1:].detach().std())
+    assert torch.allclose(ids[1:, :16], white * spread, rtol=0.05, atol=1e-4)
+    assert nearest_neighbour_agreement(ids[1:], category) > 0.9
+    with pytest.raises(ConfigError, match="id_init=features: SASRec reads no item features .* feature_source"):
+        build_experiment("SASRec", "shop-cold", config_dict=dict(common, id_init="features",
+                                                                 feature_source=None))

@@ -13,6 +13,8 @@ FUSIONS = ("sum", "concat", "gate", "residual")
 ENCODERS = ("transformer", "sasrec", "gru", "gnn")
 #: feature_dropout_on: where the adapter's dropout acts (FeatureAdapter)
 FEATURE_DROPOUT_ON = ("table", "adapter")
+#: id_init: where the ID vectors start (start_ids_from_features)
+ID_INITS = ("random", "features")
 
 
 def table_dropout(x, p, training):
@@ -104,6 +106,25 @@ class FeatureWhitening(nn.Module):
 
     def forward(self, features):
         return (features - self.mean) @ self.projection
+
+
+@torch.no_grad()
+def start_ids_from_features(weight, table):
+    """``id_init: features``: each item's ID vector (``weight``, ``[n_items, d]``, row 0 the
+    padding id) starts as its frozen features (``table``, the same rows), PCA-whitened to the
+    top ``d`` directions (:class:`FeatureWhitening`, fit on the item table alone) and scaled to
+    the spread the random initialisation gave the vectors. Why: an item with few training
+    interactions gets few updates, and from a random start it stays near a random vector; from
+    its content it starts beside items like it. Directions beyond the feature size keep their
+    random start; the padding row stays zero. For TPAD and RecBole's ID models alike."""
+    if table.shape[0] != weight.shape[0]:
+        raise ValueError(f"id_init=features: the feature table has {table.shape[0]} rows for "
+                         f"{weight.shape[0]} item ids; build it for this dataset's items")
+    scale = float(weight[1:].std())
+    dims = min(weight.shape[1], table.shape[1])
+    rows = table[1:].to(weight)
+    weight[1:, :dims] = FeatureWhitening.fit(rows, dims)(rows) * scale
+    weight[0] = 0.0
 
 
 def whitened_features(module, table, dims):

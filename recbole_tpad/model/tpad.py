@@ -26,8 +26,9 @@ from torch.nn import functional as F
 
 from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
-from recbole_tpad.model.layers import (AttributeEmbedding, FeatureAdapter, FeatureWhitening,
-                                       Fusion, KeptWhileUnchanged, build_session_encoder,
+from recbole_tpad.model.layers import (ID_INITS, AttributeEmbedding, FeatureAdapter, Fusion,
+                                       KeptWhileUnchanged, build_session_encoder,
+                                       start_ids_from_features,
                                        whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
@@ -38,8 +39,6 @@ COLD_ITEM_IDS = ("learned", "zero", "content")
 CONTENT_HEAD_TRAININGS = ("dropout", "auxiliary")
 #: content_head_negatives: the auxiliary loss's sampled negatives
 CONTENT_HEAD_NEGATIVES = ("same", "shared")
-#: id_init: where the ID vectors start
-ID_INITS = ("random", "features")
 
 
 def named_setting(config, key, choices, default):
@@ -246,22 +245,7 @@ class TPAD(SequentialRecommender):
             if not fused:
                 raise ValueError("id_init=features starts the ID vectors from the item features: "
                                  "it needs use_id_embedding and use_features both True")
-            self._init_ids_from_features()
-
-    @torch.no_grad()
-    def _init_ids_from_features(self):
-        """``id_init: features``: each item's ID vector starts as its frozen features, PCA-whitened
-        to the top ``embedding_size`` directions (:class:`FeatureWhitening`, fit on the item
-        table alone) and scaled to the spread ``weight_init`` gave the vectors. Why: an item
-        with few training interactions gets few updates, and from a random start it stays a
-        random vector; from its content it starts beside items like it. Directions beyond the
-        feature size keep their random start; the padding row stays zero."""
-        weight = self.item_embedding.weight
-        scale = float(weight[1:].std())
-        dims = min(self.dim, self.item_features.shape[1])
-        start = FeatureWhitening.fit(self.item_features[1:], dims)(self.item_features[1:])
-        weight[1:, :dims] = start * scale
-        weight[0] = 0.0
+            start_ids_from_features(self.item_embedding.weight, self.item_features)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag)):
