@@ -118,10 +118,14 @@ def evaluation_cases(config, loader, phase, train_dataset):
     return get_dataloader(config, phase)(config, kept, loader._sampler, shuffle=False)
 
 
-def build_experiment(model, dataset, config_file_list=None, config_dict=None, log=False):
+def build_experiment(model, dataset, config_file_list=None, config_dict=None, log=False,
+                     fresh=True):
     """Config, data splits and trainer (holding the model) of one run, with the plugin's checks
     on the way: what :func:`run` trains and what the cost benchmark times. ``log`` sets up
-    RecBole's log (console and ``log/``) from this config."""
+    RecBole's log (console and ``log/``) from this config. ``fresh=False``: the model's weights
+    come from a checkpoint next (:func:`load_experiment`), so a RecBole model's ``id_init``
+    start, which they replace, is not made (it would read, or even build, a feature table for
+    nothing)."""
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
     metric, _, k = str(config["valid_metric"]).partition("@")
@@ -153,7 +157,8 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
 
     init_seed(config["seed"], config["reproducibility"])
     model = model_class(config, train_data._dataset).to(config["device"])
-    start_id_vectors(config, model, train_data._dataset)
+    if fresh:
+        start_id_vectors(config, model, train_data._dataset)
     logger.info(model)
     trainer_class = plugin_trainer(get_trainer(config["MODEL_TYPE"], config["model"]), config)
     trainer = trainer_class(config, model)
@@ -309,7 +314,8 @@ def load_experiment(model_file, config_dict=None, state=None):
               "checkpoint_dir": saved["checkpoint_dir"], **(config_dict or {})}
     for key in ("model", "dataset"):  # given by the checkpoint's own settings below
         values.pop(key, None)
-    config, data, trainer = build_experiment(saved["model"], saved["dataset"], config_dict=values)
+    config, data, trainer = build_experiment(saved["model"], saved["dataset"], config_dict=values,
+                                             fresh=False)
     trainer.load_weights(state, model_file)
     trainer.model.eval()
     return config, data, trainer

@@ -828,3 +828,20 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     with pytest.raises(ConfigError, match="id_init=features: SASRec reads no item features .* feature_source"):
         build_experiment("SASRec", "shop-cold", config_dict=dict(common, id_init="features",
                                                                  feature_source=None))
+
+
+def test_a_checkpoint_started_from_features_loads_without_its_feature_table(tmp_path, monkeypatch):
+    """A RecBole model trained with ``id_init: features`` is rebuilt from its checkpoint alone:
+    the start, which the checkpoint's weights replace, is not made again, so the feature table
+    it was started from need not be there (nor be built) to rank with it."""
+    from recbole_tpad.checkpoints import load_checkpoint
+    from recbole_tpad.quick_start import load_experiment, run
+
+    common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, id_init="features")
+    result = run("SASRec", "shop-cold", config_dict=common)
+    table = tmp_path / "dataset" / "shop-cold" / "shop-cold.text-minilm.npy"
+    table.rename(table.with_suffix(".away"))
+    _, _, trainer = load_experiment(result["saved_model_file"])
+    saved = load_checkpoint(result["saved_model_file"])["state_dict"]
+    assert torch.equal(trainer.model.item_embedding.weight.detach().cpu(),
+                       saved["item_embedding.weight"].cpu())
