@@ -167,10 +167,12 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
 
 
 def start_id_vectors(config, model, dataset):
-    """``id_init: features`` for RecBole's ID models: their ``item_embedding`` starts from the
-    table ``feature_source`` names (:func:`~recbole_tpad.model.layers.start_ids_from_features`),
-    as TPAD's ID vectors do (TPAD starts its own), so a baseline can be offered the same lever."""
-    if (config["id_init"] or "random") == "random" or hasattr(model, "item_representations"):
+    """``id_init: features`` for ID models: RecBole's (SASRec, GRU4Rec, ...) and the ID-only
+    TPADs (SASRecPub, ``use_features: False``): their ``item_embedding`` starts from the table
+    ``feature_source`` names (:func:`~recbole_tpad.model.layers.start_ids_from_features`), as a
+    TPAD with features starts its own from the table it reads, so a baseline can be offered the
+    same lever."""
+    if (config["id_init"] or "random") == "random" or getattr(model, "use_features", False):
         return
     embedding = getattr(model, "item_embedding", None)
     if not isinstance(embedding, torch.nn.Embedding) or embedding.num_embeddings != dataset.item_num:

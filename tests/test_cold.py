@@ -812,9 +812,9 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     random_agreement = nearest_neighbour_agreement(random_start.model.item_embedding.weight[1:].detach(), category)
     feature_agreement = nearest_neighbour_agreement(start[1:], category)
     assert feature_agreement > 0.9 and random_agreement < 0.5, (feature_agreement, random_agreement)
-    with pytest.raises(ValueError, match="id_init=features .* needs use_id_embedding and use_features"):
+    with pytest.raises(ValueError, match="id_init=features .* has none .use_id_embedding: False"):
         build_experiment("TPAD", "shop-cold", config_dict=dict(common, id_init="features",
-                                                               use_features=False))
+                                                               use_id_embedding=False))
     with pytest.raises(ConfigError, match="id_init='pca': use one of random, features"):
         check_values({"id_init": "pca"})
     # RecBole's ID models take the same start from the table feature_source names
@@ -825,6 +825,16 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     spread = float(random_sasrec.model.item_embedding.weight[1:].detach().std())
     assert torch.allclose(ids[1:, :16], white * spread, rtol=0.05, atol=1e-4)
     assert nearest_neighbour_agreement(ids[1:], category) > 0.9
+    # ... and so do the ID-only TPADs (no table of their own: TPAD-ID, the published SASRec)
+    for model, settings in (("TPAD", {"use_features": False}), ("SASRecPub", {"loss_type": "CE"})):
+        (_, _, started), (_, _, unstarted) = (
+            build_experiment(model, "shop-cold", config_dict=dict(common, id_init=value, **settings))
+            for value in ("features", "random"))
+        ids = started.model.item_embedding.weight.detach()
+        assert not started.model.use_features
+        spread = float(unstarted.model.item_embedding.weight[1:].detach().std())
+        assert torch.allclose(ids[1:, :16], white * spread, rtol=0.05, atol=1e-4), model
+        assert torch.equal(ids[0], torch.zeros(32))
     with pytest.raises(ConfigError, match="id_init=features: SASRec reads no item features .* feature_source"):
         build_experiment("SASRec", "shop-cold", config_dict=dict(common, id_init="features",
                                                                  feature_source=None))

@@ -242,10 +242,14 @@ class TPAD(SequentialRecommender):
             raise ValueError(f"weight_init={config['weight_init']!r}: use normal or xavier")
         self.id_init = named_setting(config, "id_init", ID_INITS, "random")
         if self.id_init == "features":
-            if not fused:
+            if not self.use_id_embedding:
                 raise ValueError("id_init=features starts the ID vectors from the item features: "
-                                 "it needs use_id_embedding and use_features both True")
-            start_ids_from_features(self.item_embedding.weight, self.item_features)
+                                 "this model has none (use_id_embedding: False); use id_init: random")
+            if self.use_features:
+                start_ids_from_features(self.item_embedding.weight, self.item_features)
+            # an ID-only TPAD (SASRecPub, TPAD-ID) reads no table of its own: it is started as
+            # RecBole's ID models are, from the table feature_source names, when the run builds
+            # it fresh (quick_start.start_id_vectors), not when rebuilt from a checkpoint
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag)):
