@@ -50,8 +50,8 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
     from recbole_tpad.benchmark.epoch_time import main as epoch_time
 
     out = tmp_path / "bench"
-    argv = ["--dataset=demo", "--models=SASRec,TPAD", f"--out={out}", "--threads=1"] + [
-        f"--{k}={v}" for k, v in run_config.items()]
+    argv = ["--dataset=demo", "--models=SASRec,TPAD", f"--out={out}", "--threads=1",
+            "--breakdown=3"] + [f"--{k}={v}" for k, v in run_config.items()]
     threads = torch.get_num_threads()
     assert epoch_time(argv) == 0
     assert torch.get_num_threads() == threads  # set for the measurement only
@@ -60,6 +60,14 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
     assert ", 1 threads;" in table
     runs = json.loads((out / "epoch_time-demo.json").read_text())["runs"]
     assert runs["TPAD"][0]["epoch_seconds"] > 0 and runs["TPAD"][0]["test_cases"] == 150
+    # the step's breakdown: TPAD's item table (adapter over every item) is a part of its step;
+    # RecBole's SASRec builds none
+    tpad, sasrec = runs["TPAD"][0], runs["SASRec"][0]
+    assert 0 < tpad["item_table_seconds"] < tpad["step_seconds"]
+    assert sasrec["step_seconds"] > 0 and sasrec["item_table_seconds"] is None
+    assert "| SASRec | " in table.split("One training step")[1] and "| - | - | - |" in table
+    with pytest.raises(SystemExit):
+        epoch_time(["--dataset=demo", "--breakdown=-1"])
 
 
 @pytest.mark.parametrize("argument,says", [
