@@ -28,6 +28,12 @@ def test_table_dropout_drops_its_share_and_keeps_the_mean():
     assert torch.allclose(y[kept], x[kept] / 0.9)
     assert abs(y.mean().item() / x.mean().item() - 1) < 0.01
     assert table_dropout(x, 0.1, training=False) is x and table_dropout(x, 0.0, training=True) is x
+    # the gradient goes through the kept entries at the same scale; the dtype is kept
+    x.requires_grad_()
+    y = table_dropout(x, 0.1, training=True)
+    y.sum().backward()
+    assert torch.equal(x.grad, (y != 0).float() / 0.9)
+    assert table_dropout(x.detach().bfloat16(), 0.1, training=True).dtype == torch.bfloat16
 
 
 def test_attribute_embedding_is_the_mean_of_an_items_ids_and_zero_without_any():

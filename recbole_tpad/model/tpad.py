@@ -28,7 +28,7 @@ from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (ID_INITS, AttributeEmbedding, FeatureAdapter, Fusion,
                                        KeptWhileUnchanged, build_session_encoder,
-                                       start_ids_from_features,
+                                       start_ids_from_features, table_dropout,
                                        whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 
@@ -301,9 +301,9 @@ class TPAD(SequentialRecommender):
                     items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
         if self.item_dropout:
-            items = F.dropout(items, self.item_dropout, self.training)
+            items = table_dropout(items, self.item_dropout, self.training)
             if with_content and content is not None:
-                content = F.dropout(content, self.item_dropout, self.training)
+                content = table_dropout(content, self.item_dropout, self.training)
         return (items, content) if with_content else items
 
     def item_frequency_gate(self):
