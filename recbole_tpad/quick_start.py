@@ -169,9 +169,14 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
 def start_id_vectors(config, model, dataset):
     """``id_init: features`` for ID models: RecBole's (SASRec, GRU4Rec, ...) and the ID-only
     TPADs (SASRecPub, ``use_features: False``): their ``item_embedding`` starts from the table
-    ``feature_source`` names (:func:`~recbole_tpad.model.layers.start_ids_from_features`), as a
-    TPAD with features starts its own from the table it reads, so a baseline can be offered the
-    same lever."""
+    ``feature_source`` names (:func:`~recbole_tpad.model.layers.start_ids_from_features`), so a
+    baseline can be offered TPAD's lever.
+
+    Where each start is made: a model that holds its feature table (a TPAD with features)
+    starts itself when it is built, so every builder gives it the start, RecBole's own
+    ``run_recbole`` included (which calls nothing of the plugin's around the constructor). A
+    model that holds none is started here, by the plugin's builder, only when it is built fresh:
+    rebuilt from a checkpoint it needs no feature table at all."""
     if (config["id_init"] or "random") == "random" or getattr(model, "use_features", False):
         return
     embedding = getattr(model, "item_embedding", None)

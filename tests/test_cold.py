@@ -787,6 +787,9 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     chance); the padding row stays zero; a TPAD without both paths, or another value, is
     refused. RecBole's SASRec gets the same start from its ``feature_source``, or is told to
     name one."""
+    from recbole.utils import get_model as recbole_get_model
+    from recbole.utils import init_seed
+
     from dataset_tools.atomic import read_item_table
     from recbole_tpad.config import ConfigError, check_values
     from recbole_tpad.model.layers import FeatureWhitening
@@ -794,7 +797,7 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     from tests.conftest import nearest_neighbour_agreement
 
     common = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1)
-    (_, (train, _, _), random_start), (_, _, feature_start) = (
+    (_, (train, _, _), random_start), (feature_config, _, feature_start) = (
         build_experiment("TPAD", "shop-cold", config_dict=dict(common, id_init=value))
         for value in ("random", "features"))
     dataset = train._dataset
@@ -809,6 +812,11 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     white = FeatureWhitening.fit(features[1:], 16)(features[1:])
     assert torch.allclose(start[1:, :16], white * spread, rtol=0.05, atol=1e-4)
     assert abs(float(start[1:, 16:].std()) / spread - 1) < 0.1  # the rest keeps its random start
+    # a TPAD starts itself when it is built, so RecBole's own run_recbole, which builds it with
+    # get_model(name)(config, dataset) and nothing of the plugin's around it, gives the same start
+    init_seed(feature_config["seed"], feature_config["reproducibility"])
+    by_recbole = recbole_get_model("TPAD")(feature_config, dataset)
+    assert torch.equal(by_recbole.item_embedding.weight.detach(), start)
     random_agreement = nearest_neighbour_agreement(random_start.model.item_embedding.weight[1:].detach(), category)
     feature_agreement = nearest_neighbour_agreement(start[1:], category)
     assert feature_agreement > 0.9 and random_agreement < 0.5, (feature_agreement, random_agreement)

@@ -246,6 +246,8 @@ class TPAD(SequentialRecommender):
                 raise ValueError("id_init=features starts the ID vectors from the item features: "
                                  "this model has none (use_id_embedding: False); use id_init: random")
             if self.use_features:
+                # here, not in the plugin's builder: RecBole's run_recbole builds TPAD with its
+                # constructor alone and must get the start too
                 start_ids_from_features(self.item_embedding.weight, self.item_features)
             # an ID-only TPAD (SASRecPub, TPAD-ID) reads no table of its own: it is started as
             # RecBole's ID models are, from the table feature_source names, when the run builds
