@@ -4,6 +4,7 @@ TPAD ranks cold items from their features, an ID-only model cannot."""
 import json
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -846,6 +847,39 @@ def test_id_init_features_starts_each_id_vector_beside_items_with_its_content(tm
     with pytest.raises(ConfigError, match="id_init=features: SASRec reads no item features .* feature_source"):
         build_experiment("SASRec", "shop-cold", config_dict=dict(common, id_init="features",
                                                                  feature_source=None))
+
+
+def test_an_id_model_started_from_a_missing_table_gets_it_built_as_tpad_would(tmp_path, monkeypatch):
+    """RecBole's SASRec with ``id_init: features`` and no MiniLM table yet: the table is built
+    first (``build_missing_features``, unset for RecBole's own models, means the plugin's
+    default, on), and the start is made from it; with ``build_missing_features: False`` the run
+    is refused with the missing file's name and the command that builds it."""
+    from recbole_tpad.data.features import FeatureFileError
+    from recbole_tpad.quick_start import build_experiment
+    from recbole_tpad.text import encoder
+
+    settings = dict(cold_run_settings(tmp_path, monkeypatch), epochs=1, id_init="features")
+    table = tmp_path / "dataset" / "shop-cold" / "shop-cold.text-minilm.npy"
+    files = [table, table.with_suffix(".json")]
+    (_, _, started) = build_experiment("SASRec", "shop-cold", config_dict=settings)
+    for path in files:
+        path.rename(path.with_name(path.name + ".away"))
+    built = []
+
+    def stand_in(dataset, folder, path, **kwargs):  # MiniLM's encoder, as a file move
+        built.append((dataset, Path(path)))
+        for original in files:
+            original.with_name(original.name + ".away").rename(original)
+
+    monkeypatch.setattr(encoder, "build_text_features", stand_in)
+    with pytest.raises(FeatureFileError, match=r"shop-cold.text-minilm.npy does not exist. Make it "
+                                               r"with: .*--stage=features --dataset=shop-cold"):
+        build_experiment("SASRec", "shop-cold", config_dict=settings)
+    assert built == []
+    unset = {k: v for k, v in settings.items() if k != "build_missing_features"}
+    (_, _, rebuilt) = build_experiment("SASRec", "shop-cold", config_dict=unset)
+    assert built == [("shop-cold", table)]
+    assert torch.equal(rebuilt.model.item_embedding.weight, started.model.item_embedding.weight)
 
 
 def test_a_checkpoint_started_from_features_loads_without_its_feature_table(tmp_path, monkeypatch):

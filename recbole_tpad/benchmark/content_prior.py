@@ -92,8 +92,6 @@ def load_with_content_table(args, weights):
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
     state = load_checkpoint(args.checkpoint)
     saved = state["config"]
-    if saved.get("build_missing_features") is None:  # RecBole's own models do not set it
-        settings["build_missing_features"] = True
     if saved.get("use_features") is False or not saved.get("feature_source"):
         # an ID-only model (SASRecPub, RecBole's SASRec, ...) names no table of its own: by
         # default MiniLM text, built in minutes, not the pretrainer's (which would pretrain first)

@@ -42,8 +42,11 @@ def ensure_default_features(config):
     but only when the file is missing or was made from other data: a current file is used as it
     is, whatever settings made it. A file given explicitly (``feature_file``) is the user's and
     is checked, never replaced. Returns the path, or ``None`` when nothing is built.
+    Unset (RecBole's own models, whose yaml has no such key) means the plugin's default, on:
+    a SASRec started from, or ranking with, a table gets it built as a TPAD would.
     """
-    if not reads_features(config) or config["feature_file"] or not config["build_missing_features"]:
+    if not reads_features(config) or config["feature_file"] \
+            or config["build_missing_features"] is False:
         return None
     source = FeatureSource.parse(config["feature_source"])
     if source.pretrained:
