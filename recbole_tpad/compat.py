@@ -1,7 +1,8 @@
 """Every shim RecBole 1.2.1 needs on today's numpy, torch and hyperopt, in one place.
 
 RecBole 1.2.1 was written for numpy < 1.24, torch < 2.6 and hyperopt < 0.2.7 (and for one run
-at a time: see :func:`race_free_ensure_dir`). Its pickled checkpoints are not shimmed: the
+at a time: see :func:`race_free_ensure_dir`; and for item files without quotes in them: see
+:func:`read_atomic_files_unquoted`). Its pickled checkpoints are not shimmed: the
 plugin's trainers save and load their own pickle-free ones (:mod:`recbole_tpad.checkpoints`),
 so nothing here loosens ``torch.load``'s ``weights_only=True``. Each shim below
 fixes one breakage found on the pinned stack (see README, "RecBole on today's stack"); each is
@@ -10,6 +11,7 @@ idempotent and covered by ``tests/test_compat.py``. ``recbole_tpad/__init__.py``
 it by importing the package.
 """
 
+import csv
 import importlib
 import os
 import sys
@@ -17,6 +19,7 @@ import types
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 
 #: numpy aliases removed in numpy 1.24 / 2.0 that RecBole still reads (``np.float`` in its
@@ -70,6 +73,32 @@ def fix_hyperopt_rng():
     module = importlib.import_module("recbole.trainer.hyper_tuning")
     if not isinstance(module.np, _NumpyForHyperopt):
         module.np = _NumpyForHyperopt()
+
+
+class _PandasForAtomicFiles(types.ModuleType):
+    """``pandas`` whose ``read_csv`` reads fields as atomic files hold them: tab-separated text,
+    no quoting, so a ``"`` inside a title is a character."""
+
+    def __init__(self):
+        super().__init__("pandas")
+
+    def read_csv(self, *args, **kwargs):
+        kwargs.setdefault("quoting", csv.QUOTE_NONE)
+        return pd.read_csv(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(pd, name)
+
+
+def read_atomic_files_unquoted():
+    """RecBole's ``Dataset._load_feat`` reads atomic files with pandas' default quoting, so an
+    ``.item`` file whose titles hold a double quote (``12" ruler``; amazon-sports has them)
+    fails to load with ``ParserError: '\t' expected after '"'`` (RecBole issue #2017) as soon as
+    a model loads item fields (SASRecF's ``selected_features``). Give only that module a pandas
+    that reads them unquoted."""
+    module = importlib.import_module("recbole.data.dataset.dataset")
+    if not isinstance(module.pd, _PandasForAtomicFiles):
+        module.pd = _PandasForAtomicFiles()
 
 
 def register_model(name, module):
@@ -146,4 +175,5 @@ def apply():
     switch_off_anomaly_detection()
     fix_hyperopt_rng()
     race_free_ensure_dir()
+    read_atomic_files_unquoted()
     _applied = True

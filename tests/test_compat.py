@@ -107,3 +107,33 @@ def test_ensure_dir_tolerates_a_folder_made_in_between(tmp_path, monkeypatch):
     monkeypatch.undo()
     recbole.utils.logger.ensure_dir(str(tmp_path / "new" / "deeper"))
     assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def test_item_files_with_quotes_in_titles_load_for_recboles_own_models(tmp_path):
+    """An ``.item`` file whose titles hold double quotes, at the start of a field or inside it,
+    loads for a RecBole model that reads item fields (SASRecF's ``selected_features``): every
+    row, each value whole (RecBole's own reading raised ParserError, issue #2017)."""
+    from recbole.config import Config
+    from recbole.data import create_dataset
+
+    folder = tmp_path / "quoted"
+    folder.mkdir()
+    rows = ["user_id:token\titem_id:token\ttimestamp:float"]
+    rows += [f"u{u}\ti{(u + k) % 6}\t{k}" for u in range(8) for k in range(5)]
+    (folder / "quoted.inter").write_text("\n".join(rows) + "\n")
+    titles = ['"Pro" ruler', '12" ruler', 'plain', 'a "quoted" word', 'end quote"', 'x']
+    items = ["item_id:token\ttitle:token_seq\tbrand:token"]
+    items += [f"i{k}\t{title}\tb{k % 2}" for k, title in enumerate(titles)]
+    (folder / "quoted.item").write_text("\n".join(items) + "\n")
+    config = Config(model="SASRecF", dataset="quoted", config_dict={
+        "data_path": str(tmp_path), "load_col": {"inter": ["user_id", "item_id", "timestamp"],
+                                                 "item": ["item_id", "title", "brand"]},
+        "selected_features": ["brand"], "train_neg_sample_args": None, "show_progress": False,
+        "state": "ERROR"})
+    dataset = create_dataset(config)
+    tokens = dataset.field2id_token
+    by_item = {tokens["item_id"][int(i)]: (tokens["brand"][int(b)],
+                                           " ".join(tokens["title"][int(t)] for t in row if t))
+               for i, b, row in zip(dataset.item_feat["item_id"], dataset.item_feat["brand"],
+                                    dataset.item_feat["title"]) if int(i)}
+    assert by_item == {f"i{k}": (f"b{k % 2}", title) for k, title in enumerate(titles)}
