@@ -79,8 +79,10 @@ def known_keys():
 #: Settings that must be whole numbers of at least 1, or positive numbers.
 _POSITIVE_INTS = ("epochs", "train_batch_size", "eval_batch_size", "stopping_step", "eval_step",
                   "embedding_size", "hidden_size", "n_layers", "n_heads", "inner_size",
-                  "MAX_ITEM_LIST_LENGTH")
-_POSITIVE_NUMBERS = ("learning_rate",)
+                  "MAX_ITEM_LIST_LENGTH", "time_gap_buckets")
+_POSITIVE_NUMBERS = ("learning_rate", "time_gap_unit")
+#: Switches: True or False (a typed ``--time_gaps=yes`` would otherwise switch on as any text)
+_SWITCHES = ("time_gaps", "frequency_gate", "use_features", "use_id_embedding")
 #: Dropout rates and shares: at least 0, below 1.
 _SHARES = ("id_dropout", "item_dropout", "feature_dropout", "hidden_dropout_prob", "attn_dropout_prob")
 
@@ -119,6 +121,8 @@ def check_values(values, source="--key=value"):
         if key in _POSITIVE_NUMBERS and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                          or not value > 0):
             raise ConfigError(f"{source}: {key}={value!r}: give a positive number (e.g. 0.001)")
+        if key in _SWITCHES and value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}={value!r}: give True or False")
         if key in _SHARES and value is not None and (
                 not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1):
             raise ConfigError(f"{source}: {key}={value!r}: give a share from 0 up to (not including) 1")

@@ -201,8 +201,10 @@ class TrainingObjective:
         item_seq = interaction[model.ITEM_SEQ]
         lengths = interaction[model.ITEM_SEQ_LEN]
         positives = interaction[model.POS_ITEM_ID]
-        # TPAD computes its fused item table once per step and passes it on
-        extra = {"items": items} if hasattr(model, "item_representations") else {}
+        # TPAD computes its fused item table once per step and passes it on (and the sequences'
+        # times when it reads time gaps)
+        extra = {"items": items, "times": model.sequence_times(interaction)} \
+            if hasattr(model, "item_representations") else {}
         if not self.all_positions:
             return model.forward(item_seq, lengths, **extra), positives
         with outputs_at_every_position(model):

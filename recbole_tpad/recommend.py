@@ -128,12 +128,15 @@ class Recommender:
         tensors = list(self.model.parameters()) + list(self.model.buffers())
         return tensors[0].device if tensors else torch.device("cpu")
 
-    def _ids(self, session, strict):
-        ids, skipped = [], []
-        for token in session:
+    def _ids(self, session, strict, kept=None):
+        """The known ids of ``session`` (its last ``MAX_ITEM_LIST_LENGTH``) and the unknown
+        tokens; ``kept``: a list that gets the positions of the ids kept."""
+        ids, skipped, positions = [], [], []
+        for position, token in enumerate(session):
             token = str(token).strip()
             if token in self.token_to_id and self.token_to_id[token] != 0:
                 ids.append(self.token_to_id[token])
+                positions.append(position)
             elif strict:
                 raise RecommendError(f"unknown item id {token!r}: it is not in dataset "
                                      f"{self.config['dataset']} (drop --strict to skip unknown ids)")
@@ -142,16 +145,38 @@ class Recommender:
         if skipped:
             logger.warning("skipped unknown item id(s) %s: not in dataset %s",
                            ", ".join(repr(t) for t in skipped), self.config["dataset"])
+        if kept is not None:
+            kept.extend(positions[-self.max_length:])
         return ids[-self.max_length:], skipped
 
+    def _times(self, sessions, times, kept):
+        """``[n, max_length]`` times of the known items, as the sessions' ids are laid out."""
+        name = self.config["model"]
+        if times is None:
+            raise RecommendError(
+                f"this {name} reads the time gaps between a session's items (time_gaps: True): "
+                "give each session's times, oldest first, in the time field's scale "
+                "(recommend(session, times=...))")
+        if len(times) != len(sessions) or any(len(t) != len(s) for s, t in zip(sessions, times)):
+            raise RecommendError("times: give one time per item of each session, oldest first")
+        out = torch.zeros(len(sessions), self.max_length, dtype=torch.float64)
+        for row, (session_times, positions) in enumerate(zip(times, kept)):
+            values = [float(session_times[p]) for p in positions]
+            out[row, :len(values)] = torch.tensor(values, dtype=torch.float64)
+        return out
+
     @torch.no_grad()
-    def recommend_batch(self, sessions, k=10, exclude_seen=False, strict=False):
-        """One :class:`SessionResult` per session, in order."""
+    def recommend_batch(self, sessions, k=10, exclude_seen=False, strict=False, times=None):
+        """One :class:`SessionResult` per session, in order. ``times``: each session's item
+        times (one per item, oldest first), for a model that reads time gaps."""
         from recbole.data.interaction import Interaction
 
         if not isinstance(k, int) or k < 1:
             raise RecommendError(f"k={k!r}: give a whole number of at least 1")
-        parsed = [self._ids(s, strict) for s in sessions]
+        kept = [[] for _ in sessions]
+        parsed = [self._ids(s, strict, kept[i]) for i, s in enumerate(sessions)]
+        reads_times = getattr(self.model, "time_gaps", None) is not None
+        all_times = self._times(sessions, times, kept) if reads_times else None
         known = [i for i, (ids, _) in enumerate(parsed) if ids]
         scores = torch.empty(len(sessions), len(self.id_to_token))
         if known:
@@ -161,7 +186,10 @@ class Recommender:
                 ids = parsed[i][0]
                 seqs[row, :len(ids)] = torch.tensor(ids)
                 lengths[row] = len(ids)
-            batch = Interaction({self.seq_field: seqs, self.len_field: lengths}).to(self.device)
+            fields = {self.seq_field: seqs, self.len_field: lengths}
+            if reads_times:
+                fields[self.model.time_list_field] = all_times[known]
+            batch = Interaction(fields).to(self.device)
             scores[known] = self.model.full_sort_predict(batch).view(len(known), -1).float().cpu()
         results = []
         for i, (ids, skipped) in enumerate(parsed):
@@ -177,9 +205,11 @@ class Recommender:
             results.append(SessionResult(list(sessions[i]), items, skipped, "" if ids else "popularity"))
         return results
 
-    def recommend(self, session, k=10, exclude_seen=False, strict=False):
-        """The top-``k`` :class:`Recommendation` list for one session (item ids, oldest first)."""
-        return self.recommend_batch([session], k, exclude_seen, strict)[0].items
+    def recommend(self, session, k=10, exclude_seen=False, strict=False, times=None):
+        """The top-``k`` :class:`Recommendation` list for one session (item ids, oldest first;
+        ``times``: theirs, for a model that reads time gaps)."""
+        return self.recommend_batch([session], k, exclude_seen, strict,
+                                    None if times is None else [times])[0].items
 
 
 def read_sessions(path):

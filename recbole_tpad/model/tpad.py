@@ -11,7 +11,8 @@ evaluates with RecBole's own trainer exactly like the built-in baselines.
 Config (``properties/model/TPAD.yaml``): ``embedding_size``, ``use_id_embedding``,
 ``use_features``, ``feature_file``, ``feature_dim``, ``missing_feature``,
 ``feature_whitening``, ``adapter``, ``frequency_gate``, ``id_init``,
-``fusion``, ``encoder`` and the encoders' own sizes; ranking: ``new_item_share``,
+``fusion``, ``encoder`` and the encoders' own sizes, ``time_gaps`` (``time_gap_unit``,
+``time_gap_buckets``); ranking: ``new_item_share``,
 ``content_prior``, ``content_prior_rarity``; scoring in training and ranking:
 ``content_prior_training`` (``properties/overall.yaml``).
 """
@@ -31,6 +32,7 @@ from recbole_tpad.model.layers import (ID_INITS, AttributeEmbedding, FeatureAdap
                                        start_ids_from_features, table_dropout,
                                        whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
+from recbole_tpad.model.time_gaps import TimeGapEmbedding
 
 
 #: cold_item_ids: how an item with no training interaction is represented
@@ -115,6 +117,20 @@ def dataset_item_attributes(dataset, model_name):
                          f"this {type(dataset).__name__} does not hold: build the dataset with "
                          "recbole_tpad.data.dataset.create_dataset(config)")
     return attributes
+
+
+def sequence_time_field(config, dataset, model_name):
+    """The field of each sequence's times (``TIME_FIELD`` + ``LIST_SUFFIX``) that
+    ``time_gaps`` reads, refused by name when the dataset has none."""
+    time_field = config["TIME_FIELD"]
+    field = f"{time_field}{config['LIST_SUFFIX']}" if time_field else None
+    if field is None or field not in dataset.field2type:
+        raise ValueError(
+            f"{model_name} with time_gaps reads each sequence's times "
+            f"({field or 'TIME_FIELD + LIST_SUFFIX'}), which dataset {config['dataset']} does not "
+            "hold: set TIME_FIELD and load it (load_col), or set time_gaps: False (a session "
+            "split's benchmark files, such as amazon-sports-session's, hold no times)")
+    return field
 
 
 class TPAD(SequentialRecommender):
@@ -227,6 +243,13 @@ class TPAD(SequentialRecommender):
             self.set_content_prior(0.0 if self.content_prior_to_choose else prior,
                                    0.0 if rarity in (None, "valid") else rarity, dataset, build=True)
         self.encoder = build_session_encoder(config["encoder"], self.dim, config)
+        # time_gaps: each position's gap to the item before it, an encoder input
+        # (recbole_tpad.model.time_gaps); created only when on, so other runs draw as before
+        self.time_gaps, self.time_list_field = None, None
+        if config["time_gaps"]:
+            self.time_list_field = sequence_time_field(config, dataset, type(self).__name__)
+            self.time_gaps = TimeGapEmbedding(self.dim, config["time_gap_unit"] or 86400,
+                                              config["time_gap_buckets"] or 12)
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
         self.training_objective = TrainingObjective(config, dataset)
@@ -240,6 +263,8 @@ class TPAD(SequentialRecommender):
                     nn.init.xavier_normal_(parameter)
         elif config["weight_init"] not in (None, "normal"):
             raise ValueError(f"weight_init={config['weight_init']!r}: use normal or xavier")
+        if self.time_gaps is not None:
+            self.time_gaps.reset_padding()
         self.id_init = named_setting(config, "id_init", ID_INITS, "random")
         if self.id_init == "features":
             if not self.use_id_embedding:
@@ -370,12 +395,23 @@ class TPAD(SequentialRecommender):
                 freeze=True, padding_idx=0)
         self.n_items += len(features)
 
-    def forward(self, item_seq, item_seq_len, items=None):
+    def sequence_times(self, interaction):
+        """The sequences' times ``[B, L]`` when the model reads ``time_gaps``, else ``None``:
+        what :meth:`forward` takes as ``times``."""
+        return None if self.time_gaps is None else interaction[self.time_list_field]
+
+    def forward(self, item_seq, item_seq_len, items=None, times=None):
         items = self.item_representations() if items is None else items
         # F.embedding, not items[item_seq]: the same lookup, but its backward is the embedding
         # kernel; indexing's backward (index_put with accumulate) took 84% of a GPU step,
         # since most positions are the padding id. Padding rows get no gradient, as in SASRec.
-        output = self.encoder(F.embedding(item_seq, items, padding_idx=0), item_seq, item_seq_len)
+        inputs = F.embedding(item_seq, items, padding_idx=0)
+        if self.time_gaps is not None:
+            if times is None:
+                raise ValueError(f"this {type(self).__name__} reads time gaps (time_gaps: True): "
+                                 f"give forward the sequences' times ({self.time_list_field})")
+            inputs = inputs + self.time_gaps(times, item_seq_len)
+        output = self.encoder(inputs, item_seq, item_seq_len)
         if not self.encoder.causal:
             return output  # one vector per session already
         # through gather_indexes, as RecBole's models, so recbole_tpad.losses can train on
@@ -484,7 +520,8 @@ class TPAD(SequentialRecommender):
             scores = self.full_sort_predict(interaction)
             return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
         items = self.item_representations()
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items,
+                                  self.sequence_times(interaction))
         scores = (seq_output * items[interaction[self.ITEM_ID]]).sum(-1)
         if self.trained_prior is not None:
             scores = scores + self.trained_prior(self, interaction, interaction[self.ITEM_ID])
@@ -494,7 +531,8 @@ class TPAD(SequentialRecommender):
 
     def full_sort_predict(self, interaction):
         items = self.item_representations()
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items,
+                                  self.sequence_times(interaction))
         scores = seq_output @ items.t()
         if self.trained_prior is not None:
             scores = scores + self.trained_prior(self, interaction)
