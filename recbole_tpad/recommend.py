@@ -14,6 +14,7 @@ appended with :meth:`Recommender.add_items` (``--new-items``, :mod:`recbole_tpad
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,13 @@ class Recommender:
             raise RecommendError("times: give one time per item of each session, oldest first")
         out = torch.zeros(len(sessions), self.max_length, dtype=torch.float64)
         for row, (session_times, positions) in enumerate(zip(times, kept)):
-            values = [float(session_times[p]) for p in positions]
+            try:
+                values = [float(session_times[p]) for p in positions]
+            except (TypeError, ValueError):
+                raise RecommendError(f"times of session {row}: {list(session_times)!r} holds a "
+                                     "value that is not a number") from None
+            if not all(math.isfinite(v) for v in values):
+                raise RecommendError(f"times of session {row}: give finite numbers")
             out[row, :len(values)] = torch.tensor(values, dtype=torch.float64)
         return out
 

@@ -80,6 +80,10 @@ def test_time_gaps_let_the_model_predict_what_only_the_gap_tells(tmp_path, monke
     times = [[time for _, time in history[:-1]] for history in cases]
     with pytest.raises(RecommendError, match="reads the time gaps .* give each session's times"):
         recommender.recommend(sessions[0])
+    with pytest.raises(RecommendError, match="times of session 0: .* not a number"):
+        recommender.recommend(sessions[0], times=["soon"] * len(sessions[0]))
+    with pytest.raises(RecommendError, match="one time per item of each session"):
+        recommender.recommend(sessions[0], times=times[0][:-1])
     top = [result.items[0].item for result in recommender.recommend_batch(sessions, k=1, times=times)]
     right = sum(item == history[-1][0] for item, history in zip(top, cases))
     assert right >= 15, (right, top)
