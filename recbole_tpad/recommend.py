@@ -129,9 +129,9 @@ class Recommender:
         tensors = list(self.model.parameters()) + list(self.model.buffers())
         return tensors[0].device if tensors else torch.device("cpu")
 
-    def _ids(self, session, strict, kept=None):
-        """The known ids of ``session`` (its last ``MAX_ITEM_LIST_LENGTH``) and the unknown
-        tokens; ``kept``: a list that gets the positions of the ids kept."""
+    def _ids(self, session, strict):
+        """The known ids of ``session`` (its last ``MAX_ITEM_LIST_LENGTH``), the unknown tokens,
+        and the positions in ``session`` of the ids kept (where their times are)."""
         ids, skipped, positions = [], [], []
         for position, token in enumerate(session):
             token = str(token).strip()
@@ -146,9 +146,7 @@ class Recommender:
         if skipped:
             logger.warning("skipped unknown item id(s) %s: not in dataset %s",
                            ", ".join(repr(t) for t in skipped), self.config["dataset"])
-        if kept is not None:
-            kept.extend(positions[-self.max_length:])
-        return ids[-self.max_length:], skipped
+        return ids[-self.max_length:], skipped, positions[-self.max_length:]
 
     def _times(self, sessions, times, kept):
         """``[n, max_length]`` times of the known items, as the sessions' ids are laid out."""
@@ -180,11 +178,11 @@ class Recommender:
 
         if not isinstance(k, int) or k < 1:
             raise RecommendError(f"k={k!r}: give a whole number of at least 1")
-        kept = [[] for _ in sessions]
-        parsed = [self._ids(s, strict, kept[i]) for i, s in enumerate(sessions)]
+        parsed = [self._ids(s, strict) for s in sessions]
         reads_times = getattr(self.model, "time_gaps", None) is not None
-        all_times = self._times(sessions, times, kept) if reads_times else None
-        known = [i for i, (ids, _) in enumerate(parsed) if ids]
+        all_times = self._times(sessions, times, [kept for _, _, kept in parsed]) \
+            if reads_times else None
+        known = [i for i, (ids, _, _) in enumerate(parsed) if ids]
         scores = torch.empty(len(sessions), len(self.id_to_token))
         if known:
             seqs = torch.zeros(len(known), self.max_length, dtype=torch.long)
@@ -199,7 +197,7 @@ class Recommender:
             batch = Interaction(fields).to(self.device)
             scores[known] = self.model.full_sort_predict(batch).view(len(known), -1).float().cpu()
         results = []
-        for i, (ids, skipped) in enumerate(parsed):
+        for i, (ids, skipped, _) in enumerate(parsed):
             row = scores[i] if ids else self.popularity.clone()
             row[0] = -torch.inf
             if exclude_seen and ids:

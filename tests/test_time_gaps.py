@@ -110,7 +110,7 @@ def test_time_gaps_need_the_sequences_times(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"time_gaps reads each sequence's times \(timestamp_list\)"
                                          r", which dataset gaps-s does not hold"):
         build_experiment("TPAD", "gaps-s", config_dict=settings)
-    _, (train, _, _), trainer = build_experiment("TPAD", "gaps", config_dict=settings)
+    config, (train, _, _), trainer = build_experiment("TPAD", "gaps", config_dict=settings)
     batch = next(iter(train))
     model = trainer.model
     assert torch.equal(model.time_gaps.embedding.weight[0], torch.zeros(model.dim))
@@ -118,6 +118,10 @@ def test_time_gaps_need_the_sequences_times(tmp_path, monkeypatch):
         model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
     with pytest.raises(ValueError, match="time_gap_unit=0"):
         TimeGapEmbedding(8, unit=0)
+    # a config the plugin did not check (RecBole's own run_recbole): 0 is refused, not replaced
+    config["time_gap_unit"] = 0
+    with pytest.raises(ValueError, match="time_gap_unit=0"):
+        type(model)(config, train._dataset)
     with pytest.raises(ConfigError, match="time_gaps='yes': give True or False"):
         check_values({"time_gaps": "yes"})
     with pytest.raises(ConfigError, match="time_gap_buckets=0: give a whole number"):

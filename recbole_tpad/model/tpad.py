@@ -248,8 +248,10 @@ class TPAD(SequentialRecommender):
         self.time_gaps, self.time_list_field = None, None
         if config["time_gaps"]:
             self.time_list_field = sequence_time_field(config, dataset, type(self).__name__)
-            self.time_gaps = TimeGapEmbedding(self.dim, config["time_gap_unit"] or 86400,
-                                              config["time_gap_buckets"] or 12)
+            # an unset key takes the module's default; a set one, 0 included, is checked there
+            given = {"unit": config["time_gap_unit"], "n_buckets": config["time_gap_buckets"]}
+            self.time_gaps = TimeGapEmbedding(self.dim, **{key: value for key, value in
+                                                           given.items() if value is not None})
         # the plugin's objective (full or sampled softmax, last or every position), natively:
         # so RecBole's own run_recbole trains TPAD as the plugin's run does
         self.training_objective = TrainingObjective(config, dataset)
