@@ -10,6 +10,7 @@ Examples:
     python run_recbole_tpad.py --model=TPAD --dataset=demo --feature_source=text-minilm   # ablation
     python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=ID1,ID2 --topk=10
     python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=NEW1 --new-items=new.item
+    python run_recbole_tpad.py --stage=recommend --checkpoint=saved/X.pth --session=ID1,ID2 --times=0,86400
 
 Any further --key=value overrides a config value (see properties/ and RecBole's docs).
 """
@@ -55,6 +56,10 @@ def build_parser():
     recommend.add_argument("--strict", action="store_true", help="refuse unknown item ids instead of skipping them")
     recommend.add_argument("--new-items", help="an atomic .item file of items added after training: "
                            "encoded as the checkpoint's features were, then ranked (TPAD, ContentKNN)")
+    recommend.add_argument("--times", help="--session: the items' times, oldest first, comma-separated, "
+                           "in the time field's scale (a model trained with time_gaps: True needs them)")
+    recommend.add_argument("--times-file", help="--sessions: the sessions' times, one line a session "
+                           "line, one time per item (a model trained with time_gaps: True)")
     return parser
 
 
@@ -136,12 +141,16 @@ def recommend_stage(args, extra):
     from recbole_tpad.data.features import FeatureFileError
     from recbole_tpad.distill.settings import PretrainConfigError
     from recbole_tpad.new_items import NewItemsError
-    from recbole_tpad.recommend import (Recommender, RecommendError, read_sessions,
+    from recbole_tpad.recommend import (Recommender, RecommendError, read_sessions, read_times,
                                         write_results)
 
     if not args.checkpoint or bool(args.session is not None) == bool(args.sessions):
         print("error: --stage=recommend needs --checkpoint=saved/X.pth and either --session=ID1,ID2 "
               "or --sessions=FILE", file=sys.stderr)
+        return 2
+    if (args.times is not None and args.session is None) or (args.times_file and not args.sessions):
+        print("error: --times goes with --session (one time per item, comma-separated), "
+              "--times-file with --sessions (one line a session)", file=sys.stderr)
         return 2
     try:
         options = parse_cli_values(extra)
@@ -156,6 +165,11 @@ def recommend_stage(args, extra):
     try:
         sessions = ([[t for t in args.session.split(",") if t.strip()]] if args.session is not None
                     else read_sessions(args.sessions))
+        times = None
+        if args.times is not None:
+            times = [[t.strip() for t in args.times.split(",") if t.strip()]]
+        elif args.times_file:
+            times = read_times(args.times_file, sessions, args.sessions)
         recommender = Recommender.from_checkpoint(args.checkpoint)
         print(f"loaded {args.checkpoint} ({recommender.config['model']} on "
               f"{recommender.config['dataset']}) in {recommender.load_seconds:.1f}s", file=sys.stderr)
@@ -164,8 +178,11 @@ def recommend_stage(args, extra):
             added = recommender.add_items(args.new_items)
             print(f"added {len(added)} new item(s) from {args.new_items} in "
                   f"{time.perf_counter() - tic:.1f}s", file=sys.stderr)
+        if times is not None and getattr(recommender.model, "time_gaps", None) is None:
+            print(f"note: this {recommender.config['model']} does not read time gaps; the times are "
+                  "not used", file=sys.stderr)
         tic = time.perf_counter()
-        results = recommender.recommend_batch(sessions, topk, args.exclude_seen, args.strict)
+        results = recommender.recommend_batch(sessions, topk, args.exclude_seen, args.strict, times)
         seconds = time.perf_counter() - tic
     except (CheckpointError, RecommendError, FeatureFileError, NewItemsError, PretrainConfigError,
             OSError) as error:

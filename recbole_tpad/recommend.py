@@ -155,7 +155,7 @@ class Recommender:
             raise RecommendError(
                 f"this {name} reads the time gaps between a session's items (time_gaps: True): "
                 "give each session's times, oldest first, in the time field's scale "
-                "(recommend(session, times=...))")
+                "(recommend(session, times=...); on the command line --times or --times-file)")
         if len(times) != len(sessions) or any(len(t) != len(s) for s, t in zip(sessions, times)):
             raise RecommendError("times: give one time per item of each session, oldest first")
         out = torch.zeros(len(sessions), self.max_length, dtype=torch.float64)
@@ -224,6 +224,33 @@ def read_sessions(path):
 
     with open(path, encoding="utf-8") as handle:
         return [[t for t in re.split(r"[,\s]+", line.strip()) if t] for line in handle]
+
+
+def read_times(path, sessions, sessions_path="the sessions file"):
+    """The times of :func:`read_sessions`' sessions: one line a session, one time (a number in
+    the time field's scale) per item, separated as the items are. A line that does not match its
+    session is refused by its number, before any scoring."""
+    import re
+
+    with open(path, encoding="utf-8") as handle:
+        lines = [[t for t in re.split(r"[,\s]+", line.strip()) if t] for line in handle]
+    if len(lines) != len(sessions):
+        raise RecommendError(f"{path}: {len(lines)} line(s) of times for {len(sessions)} session(s) in "
+                             f"{sessions_path}; give one line a session, in the same order")
+    times = []
+    for number, (line, session) in enumerate(zip(lines, sessions), start=1):
+        if len(line) != len(session):
+            raise RecommendError(f"{path} line {number}: {len(line)} time(s) for the {len(session)} "
+                                 f"item(s) of line {number} of {sessions_path}; give one time per item")
+        try:
+            values = [float(t) for t in line]
+        except ValueError:
+            raise RecommendError(f"{path} line {number}: {' '.join(line)!r} holds a value that is not "
+                                 "a number; give times in the time field's scale") from None
+        if not all(math.isfinite(v) for v in values):
+            raise RecommendError(f"{path} line {number}: give finite numbers")
+        times.append(values)
+    return times
 
 
 def write_results(results, path):

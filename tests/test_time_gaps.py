@@ -47,7 +47,7 @@ def gap_dataset(root, name="gaps", users=300, seed=0):
     return folder
 
 
-def test_time_gaps_let_the_model_predict_what_only_the_gap_tells(tmp_path, monkeypatch):
+def test_time_gaps_let_the_model_predict_what_only_the_gap_tells(tmp_path, monkeypatch, capsys):
     """The same ID model with and without ``time_gaps``: the next item after ``a`` is decided
     by the gap before ``a``, so with the gaps the model ranks it first on most test
     case; without them it can only guess between the two (about half). Validation (``a`` after
@@ -87,6 +87,29 @@ def test_time_gaps_let_the_model_predict_what_only_the_gap_tells(tmp_path, monke
     top = [result.items[0].item for result in recommender.recommend_batch(sessions, k=1, times=times)]
     right = sum(item == history[-1][0] for item, history in zip(top, cases))
     assert right >= 15, (right, top)
+    # the command line: --times with --session, --times-file with --sessions, the same ranking
+    import run_recbole_tpad
+
+    checkpoint = f"--checkpoint={results[True]['saved_model_file']}"
+    assert run_recbole_tpad.main(["--stage=recommend", checkpoint, f"--session={','.join(sessions[0])}",
+                                  f"--times={','.join(str(t) for t in times[0])}", "--topk=1"]) == 0
+    assert f"| 1 | {top[0]} |" in capsys.readouterr().out
+    assert run_recbole_tpad.main(["--stage=recommend", checkpoint, f"--session={','.join(sessions[0])}"]) == 2
+    assert "give each session's times" in capsys.readouterr().err
+    (tmp_path / "s.txt").write_text("".join(",".join(s) + "\n" for s in sessions))
+    (tmp_path / "t.txt").write_text("".join(" ".join(str(t) for t in ts) + "\n" for ts in times))
+    assert run_recbole_tpad.main(["--stage=recommend", checkpoint, f"--sessions={tmp_path / 's.txt'}",
+                                  f"--times-file={tmp_path / 't.txt'}", "--topk=1",
+                                  f"--out={tmp_path / 'top.json'}"]) == 0
+    import json
+
+    written = json.loads((tmp_path / "top.json").read_text())
+    assert [r["items"][0]["item"] for r in written] == top
+    (tmp_path / "t.txt").write_text("".join(" ".join(str(t) for t in ts) + "\n" for ts in times[:2])
+                                    + "1 2 soon\n")
+    assert run_recbole_tpad.main(["--stage=recommend", checkpoint, f"--sessions={tmp_path / 's.txt'}",
+                                  f"--times-file={tmp_path / 't.txt'}"]) == 2
+    assert "t.txt: 3 line(s) of times for 20 session(s)" in capsys.readouterr().err
 
 
 def test_time_gaps_need_the_sequences_times(tmp_path, monkeypatch):
@@ -127,3 +150,23 @@ def test_time_gaps_need_the_sequences_times(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="time_gap_buckets=0: give a whole number"):
         check_values({"time_gap_buckets": 0})
     assert folder.is_dir()
+
+
+def test_a_times_file_is_checked_line_by_line(tmp_path):
+    """``--times-file``: each line must hold one number per item of its session; a bad line is
+    refused by its number before anything is scored."""
+    from recbole_tpad.recommend import RecommendError, read_times
+
+    sessions = [["a", "b"], ["c"]]
+    path = tmp_path / "t.txt"
+    path.write_text("0, 86400\n5\n")
+    assert read_times(path, sessions, "s.txt") == [[0.0, 86400.0], [5.0]]
+    path.write_text("0 86400\n5 6\n")
+    with pytest.raises(RecommendError, match=r"t.txt line 2: 2 time\(s\) for the 1 item\(s\) of line 2 of s.txt"):
+        read_times(path, sessions, "s.txt")
+    path.write_text("0 soon\n5\n")
+    with pytest.raises(RecommendError, match="t.txt line 1: '0 soon' holds a value that is not a number"):
+        read_times(path, sessions, "s.txt")
+    path.write_text("0 inf\n5\n")
+    with pytest.raises(RecommendError, match="t.txt line 1: give finite numbers"):
+        read_times(path, sessions, "s.txt")
