@@ -34,15 +34,22 @@ class ConfigError(ValueError):
 
 def read_value(text):
     """A config value from text, without evaluating it: a Python literal (number, list, dict,
-    tuple, string, ``None``, ``True``/``False``), ``true``/``false`` in any case, else the
-    text itself. RecBole ``eval()``s such strings; nothing here can call code."""
+    tuple, string, ``None``, ``True``/``False``), a YAML flow list or mapping of bare words as
+    the yaml files write them (``[brand,categories]``, ``{item: [item_id, brand]}``),
+    ``true``/``false`` in any case, else the text itself. RecBole ``eval()``s such strings;
+    nothing here can call code (``yaml.safe_load`` builds plain data only)."""
     if not isinstance(text, str):
         return text
     try:
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        lowered = text.strip().lower()
-        return {"true": True, "false": False, "none": None}.get(lowered, text)
+        stripped = text.strip()
+        if stripped[:1] + stripped[-1:] in ("[]", "{}"):
+            try:
+                return yaml.safe_load(stripped)
+            except yaml.YAMLError:
+                return text
+        return {"true": True, "false": False, "none": None}.get(stripped.lower(), text)
 
 
 def _yaml_keys(folder):
@@ -236,11 +243,46 @@ class Config(RecBoleConfig):
             if isinstance(value, str) and not os.path.isabs(value):
                 self.final_config_dict[key] = os.path.abspath(value)
         super()._set_default_parameters()
+        self.final_config_dict["load_col"] = load_col_with_selected_features(self.final_config_dict)
         if self.final_config_dict.get("loss_type") == "SS":
             # sampled softmax (recbole_tpad.losses): pointwise input, like RecBole's CE
             if self.final_config_dict.get("train_neg_sample_args") is not None:
                 raise ValueError("loss_type SS samples its own negatives: set train_neg_sample_args: ~")
             self.final_config_dict["MODEL_INPUT_TYPE"] = InputType.POINTWISE
+
+
+
+
+def load_col_with_selected_features(config):
+    """``load_col`` with the item fields ``selected_features`` names (the fields RecBole's
+    feature-aware models read: SASRecF, FDSA, ...) and the item ids, so such a model's setting
+    works on any dataset without restating the dataset's whole ``load_col`` (one given in a
+    config replaces the dataset's, inter columns included). RecBole left an unloaded field to a
+    KeyError deep in the model; :func:`check_selected_features` names it once the data is read."""
+    get = config.get if isinstance(config, dict) else config.__getitem__  # a RecBole Config: None if unset
+    selected, load_col = get("selected_features"), get("load_col")
+    if not selected or not isinstance(load_col, dict) or load_col.get("item") == "*":
+        return load_col  # None or item '*': every column is loaded already
+    columns = list(load_col.get("item") or [])
+    wanted = [get("ITEM_ID_FIELD"), *selected]
+    return dict(load_col, item=columns + [field for field in wanted if field not in columns])
+
+
+def check_selected_features(config, dataset):
+    """Refuse ``selected_features`` the dataset's ``.item`` file does not hold, by name."""
+    missing = [field for field in config["selected_features"] or [] if field not in dataset.field2type]
+    if missing:
+        path = Path(config["data_path"]) / f"{config['dataset']}.item"
+        if not path.is_file():
+            raise ConfigError(f"selected_features {missing} (read by {config['model']}): the dataset has "
+                              f"no item file {path}; add one with these columns, or unset selected_features")
+        from dataset_tools.atomic import parse_header
+
+        with open(path, encoding="utf-8") as handle:
+            header = [name for name, _ in parse_header(handle.readline())]
+        raise ConfigError(f"selected_features {missing} (read by {config['model']}): {path} has no such "
+                          f"column; its columns are {header}. Name columns of the .item file, or add "
+                          "them there.")
 
 
 def parse_cli_values(pairs):

@@ -19,7 +19,8 @@ from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
-from recbole_tpad.config import Config, ConfigError, available_datasets_with_properties
+from recbole_tpad.config import (Config, ConfigError, available_datasets_with_properties,
+                                 check_selected_features, load_col_with_selected_features)
 from recbole_tpad.data.dataset import BUILDABLE_SOURCE, create_dataset, load_item_features
 from recbole_tpad.data.features import library_versions
 from recbole_tpad.data.locate import ensure_dataset, inferred_settings, protocol_description
@@ -45,6 +46,7 @@ def prepare_dataset(config):
         for key, value in inferred_settings(dataset_dir, config["dataset"]).items():
             if key not in given:
                 config[key] = value
+        config["load_col"] = load_col_with_selected_features(config)
     getLogger().info(protocol_description(config))
     if config["validate_dataset"]:
         from dataset_tools.validate import validate_dataset
@@ -142,6 +144,7 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     logger.info(config)
 
     data = create_dataset(config)  # TPADDataset (with its feature table) for TPAD / ContentKNN
+    check_selected_features(config, data)
     logger.info(data)
     modes = config["eval_args"]["mode"]
     modes = modes.values() if isinstance(modes, dict) else [modes]

@@ -19,6 +19,12 @@ def test_values_are_literals_never_code(tmp_path):
     assert read_value("[5, 10]") == [5, 10] and read_value("1e-3") == 0.001
     assert read_value("True") is True and read_value("false") is False and read_value("~") == "~"
     assert parse_cli_values(["--fusion=gate", "--topk=[5,10]"]) == {"fusion": "gate", "topk": [5, 10]}
+    # lists and mappings of bare words, as the yaml files write them (once a string, which
+    # RecBole's SASRecF would have read letter by letter)
+    assert read_value("[brand, categories]") == ["brand", "categories"]
+    assert read_value("{item: [item_id, brand]}") == {"item": ["item_id", "brand"]}
+    assert read_value("[unclosed, {") == "[unclosed, {"
+    assert read_value(f"[{code}]") == [code] and not marker.exists()
     # a string in a config_dict (what Ray trials and --key=value give) reaches RecBole as text
     config = Config(model="SASRec", dataset="demo", config_dict={"hidden_act": code, "state": "WARNING"})
     assert config["hidden_act"] == code and not marker.exists()

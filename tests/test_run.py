@@ -32,6 +32,27 @@ def test_builtin_models_run_under_the_same_protocol(model, run_config):
     assert finite_metrics(result)
 
 
+def test_a_feature_aware_recbole_model_loads_its_selected_features(run_config, capsys):
+    """SASRecF's ``selected_features`` are loaded from the ``.item`` file without restating the
+    dataset's ``load_col`` (RecBole raised a KeyError in the model's constructor); a field the
+    file lacks is refused by name, with the file's columns."""
+    from recbole_tpad.quick_start import build_experiment
+
+    config, _, trainer = build_experiment("SASRecF", "demo", config_dict=dict(run_config, selected_features=["category"]))
+    assert config["load_col"] == {"inter": ["session_id", "item_id_list", "item_id"],
+                                  "item": ["item_id", "category"]}
+    layer = trainer.model.feature_embed_layer
+    assert layer.token_field_names["item"] + layer.token_seq_field_names["item"] == ["category"]
+    result = run("SASRecF", "demo", config_dict=dict(run_config, selected_features=["category"], epochs=1),
+                 saved=False)
+    assert finite_metrics(result)
+    argv = ["--model=SASRecF", "--dataset=demo", "--selected_features=['price']"] + [
+        f"--{k}={v}" for k, v in run_config.items()]
+    assert run_recbole_tpad.main(argv) == 2
+    assert ("selected_features ['price'] (read by SASRecF): " in (err := capsys.readouterr().err)
+            and "demo.item has no such column; its columns are ['item_id', 'title'" in err), err
+
+
 def test_trained_tpad_beats_a_random_ranker(run_config):
     result = run("TPAD", "demo", config_dict=dict(run_config, epochs=4), saved=False)
     n_items = 320 + 1  # demo items + padding, all ranked
