@@ -28,6 +28,11 @@ RESUMABLE_CHANGES = frozenset({
     "epochs", "max_train_minutes", "stopping_step", "show_progress", "state", "checkpoint_dir",
     "data_path", "eval_batch_size", "gpu_id", "use_gpu", "device", "worker", "log_wandb",
     "saved", "validate_dataset", "build_missing_features"})
+#: Settings added after checkpoints were written, each with the value that does what its
+#: absence did: a checkpoint saved before the key existed resumes when the run has that value
+#: (upgrading the plugin does not strand a half-trained run), and is refused with any other.
+#: A new setting whose default keeps the old behaviour belongs here.
+ADDED_SETTINGS = {"time_gaps": False, "time_gap_unit": 86400, "time_gap_buckets": 12}
 
 
 class CheckpointError(ValueError):
@@ -185,7 +190,8 @@ def differing_settings(saved, config):
     """``{key: (checkpoint's value, this run's value)}`` for settings a resume may not change."""
     now = plain_settings(config)
     return {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
-            if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}
+            if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)
+            and not (k not in saved and k in ADDED_SETTINGS and now.get(k) == ADDED_SETTINGS[k])}
 
 
 def latest_checkpoint_path(best_file):

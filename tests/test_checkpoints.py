@@ -98,3 +98,24 @@ def test_a_resumed_run_reproduces_the_uninterrupted_one(run_config, tmp_path):
         [round(p["valid_score"], 6) for p in whole["valid_curve"]]
     assert resumed["epoch_times"][:2] == first["epoch_times"]
     assert resumed["test_result"] == whole["test_result"]
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_at_its_neutral_value(run_config):
+    """A TPAD checkpoint written before ``time_gaps`` existed resumes under the settings that
+    do what its absence did (the yaml defaults), and is refused once the run switches it on."""
+    import yaml
+    from types import SimpleNamespace
+
+    from recbole_tpad.checkpoints import ADDED_SETTINGS, differing_settings, plain_settings
+    from recbole_tpad.config import Config
+    from recbole_tpad.paths import properties_dir
+
+    defaults = yaml.safe_load((properties_dir() / "model" / "TPAD.yaml").read_text())
+    assert ADDED_SETTINGS == {k: defaults[k] for k in ADDED_SETTINGS}  # the defaults, not a copy that drifts
+    config = Config(model="TPAD", dataset="demo", config_dict=run_config)
+    before = {k: v for k, v in plain_settings(config).items() if k not in ADDED_SETTINGS}
+    assert differing_settings(before, config) == {}
+    switched = SimpleNamespace(final_config_dict=dict(config.final_config_dict, time_gaps=True))
+    assert differing_settings(before, switched) == {"time_gaps": (None, True)}
+    # a key the checkpoint holds is compared as always
+    assert differing_settings(dict(before, time_gaps=True), config) == {"time_gaps": (True, False)}
