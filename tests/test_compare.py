@@ -12,7 +12,17 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
     out = tmp_path / "results"
     argv = ["--dataset=demo", "--models=TPAD,GRU4Rec", f"--out={out}"] + [
         f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
+    # an interrupted GRU4Rec run under other settings (a plugin upgrade changed a properties
+    # file): not resumed, but named, with the command that finishes it
+    earlier = tmp_path / "saved" / "compare" / "demo" / "GRU4Rec-0123456789"
+    earlier.mkdir(parents=True)
+    (earlier / "GRU4Rec-x-latest.pth").write_bytes(b"")
+    (earlier / "unit.json").write_text("{}")
+    (earlier / "unit.log").write_text("PROGRESS epoch 7 valid 0.1000\n")
     assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert (f"GRU4Rec on demo: not resuming the earlier run of it in {earlier} (epoch 7 valid 0.1000)"
+            in said and f"--unit={earlier / 'unit.json'}" in said and said.count("not resuming") == 1), said
     table = (out / "demo.md").read_text()
     assert "| TPAD | 1 |" in table and "| GRU4Rec | 1 |" in table and "Command:" in table
     assert (out / "demo.png").read_bytes()[:4] == b"\x89PNG"

@@ -148,6 +148,21 @@ def run_unit(spec_file):
     return 0
 
 
+def earlier_runs(unit):
+    """Checkpoint folders of this unit's name under another run key, with an epoch to resume
+    from, oldest first: what a changed setting or properties file (a plugin upgrade) leaves
+    behind when the unit starts anew, so the user is told rather than left to find it."""
+    import re
+
+    own = Path(unit["checkpoint_dir"])
+    if any(own.glob("*-latest.pth")) or not own.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(unit["name"]) + r"-[0-9a-f]{10}")
+    found = [d for d in own.parent.iterdir() if d != own and pattern.fullmatch(d.name)
+             and (d / "unit.json").is_file() and any(d.glob("*-latest.pth"))]
+    return sorted(found, key=lambda d: max(os.path.getmtime(p) for p in d.glob("*-latest.pth")))
+
+
 def _last_progress(log_file):
     try:
         lines = [line for line in Path(log_file).read_text(errors="replace").splitlines()
@@ -176,6 +191,12 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             results[unit["name"]] = stored
         else:
             pending.append(unit)
+            earlier = earlier_runs(unit)
+            if earlier:
+                print(f"{unit['index']}: not resuming the earlier run of it in {earlier[-1]} "
+                      f"({_last_progress(earlier[-1] / 'unit.log')}): its settings or properties files "
+                      "differ, so a new one starts. To finish that one as it was started: python -m "
+                      f"recbole_tpad.benchmark.compare --unit={earlier[-1] / 'unit.json'}", flush=True)
     running = []
     env = dict(os.environ)
     if threads:
