@@ -251,8 +251,6 @@ class Config(RecBoleConfig):
             self.final_config_dict["MODEL_INPUT_TYPE"] = InputType.POINTWISE
 
 
-
-
 def load_col_with_selected_features(config):
     """``load_col`` with the item fields ``selected_features`` names (the fields RecBole's
     feature-aware models read: SASRecF, FDSA, ...) and the item ids, so such a model's setting
