@@ -117,6 +117,16 @@ def check_same_data(state, trainer, path):
             "re-train on the current data")
 
 
+def loadable_other_parameter(model):
+    """RecBole's ``other_parameter()``, kept to what ``weights_only=True`` reads back (tensors
+    and plain values). The rest is what the model's constructor builds from the dataset anyway:
+    SASRecF names its whole feature layer (an ``nn.Module``, whose weights are in the state
+    dict), EASE its scipy matrices. Saving those pickled them, and the run's own checkpoint was
+    then refused when the best model was loaded for the test."""
+    plain = (torch.Tensor, bool, int, float, str, type(None))
+    return {key: value for key, value in model.other_parameter().items() if isinstance(value, plain)}
+
+
 def save_checkpoint(path, trainer, epoch):
     """Write ``trainer``'s state atomically (temporary file, then rename)."""
     path = Path(path)
@@ -128,7 +138,7 @@ def save_checkpoint(path, trainer, epoch):
         "cur_step": int(trainer.cur_step),
         "best_valid_score": float(trainer.best_valid_score),
         "state_dict": trainer.model.state_dict(),
-        "other_parameter": trainer.model.other_parameter(),
+        "other_parameter": loadable_other_parameter(trainer.model),
         "optimizer": trainer.optimizer.state_dict() if trainer.optimizer is not None else {},
         # the loader's shuffling generator too: a resumed run sees the same batches
         "rng": rng_state(getattr(getattr(trainer, "train_loader", None), "generator", None)),

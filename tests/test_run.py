@@ -43,9 +43,14 @@ def test_a_feature_aware_recbole_model_loads_its_selected_features(run_config, c
                                   "item": ["item_id", "category"]}
     layer = trainer.model.feature_embed_layer
     assert layer.token_field_names["item"] + layer.token_seq_field_names["item"] == ["category"]
-    result = run("SASRecF", "demo", config_dict=dict(run_config, selected_features=["category"], epochs=1),
-                 saved=False)
+    # saved: the test loads the run's own best checkpoint (SASRecF's feature layer, which
+    # RecBole lists as an "other parameter", once made it unloadable), and so does recommend
+    result = run("SASRecF", "demo", config_dict=dict(run_config, selected_features=["category"], epochs=1))
     assert finite_metrics(result)
+    from recbole_tpad.recommend import Recommender
+
+    recommender = Recommender.from_checkpoint(result["saved_model_file"])
+    assert len(recommender.recommend(["i00001", "i00002"], k=5)) == 5
     argv = ["--model=SASRecF", "--dataset=demo", "--selected_features=['price']"] + [
         f"--{k}={v}" for k, v in run_config.items()]
     assert run_recbole_tpad.main(argv) == 2
