@@ -178,7 +178,7 @@ def recommend_stage(args, extra):
             added = recommender.add_items(args.new_items)
             print(f"added {len(added)} new item(s) from {args.new_items} in "
                   f"{time.perf_counter() - tic:.1f}s", file=sys.stderr)
-        if times is not None and getattr(recommender.model, "time_gaps", None) is None:
+        if times is not None and not recommender.reads_times:
             print(f"note: this {recommender.config['model']} does not read time gaps; the times are "
                   "not used", file=sys.stderr)
         tic = time.perf_counter()

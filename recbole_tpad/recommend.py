@@ -148,6 +148,11 @@ class Recommender:
                            ", ".join(repr(t) for t in skipped), self.config["dataset"])
         return ids[-self.max_length:], skipped, positions[-self.max_length:]
 
+    @property
+    def reads_times(self):
+        """Whether the model reads the time gaps between a session's items (``time_gaps``)."""
+        return getattr(self.model, "time_gaps", None) is not None
+
     def _times(self, sessions, times, kept):
         """``[n, max_length]`` times of the known items, as the sessions' ids are laid out."""
         name = self.config["model"]
@@ -179,9 +184,8 @@ class Recommender:
         if not isinstance(k, int) or k < 1:
             raise RecommendError(f"k={k!r}: give a whole number of at least 1")
         parsed = [self._ids(s, strict) for s in sessions]
-        reads_times = getattr(self.model, "time_gaps", None) is not None
         all_times = self._times(sessions, times, [kept for _, _, kept in parsed]) \
-            if reads_times else None
+            if self.reads_times else None
         known = [i for i, (ids, _, _) in enumerate(parsed) if ids]
         scores = torch.empty(len(sessions), len(self.id_to_token))
         if known:
@@ -192,7 +196,7 @@ class Recommender:
                 seqs[row, :len(ids)] = torch.tensor(ids)
                 lengths[row] = len(ids)
             fields = {self.seq_field: seqs, self.len_field: lengths}
-            if reads_times:
+            if self.reads_times:
                 fields[self.model.time_list_field] = all_times[known]
             batch = Interaction(fields).to(self.device)
             scores[known] = self.model.full_sort_predict(batch).view(len(known), -1).float().cpu()
@@ -217,23 +221,25 @@ class Recommender:
                                     None if times is None else [times])[0].items
 
 
-def read_sessions(path):
-    """One session a line: item ids separated by commas, spaces or tabs; blank lines are empty
-    sessions (answered from popularity)."""
+def _split_lines(path):
+    """Each line of ``path`` as its values, separated by commas, spaces or tabs."""
     import re
 
     with open(path, encoding="utf-8") as handle:
         return [[t for t in re.split(r"[,\s]+", line.strip()) if t] for line in handle]
 
 
+def read_sessions(path):
+    """One session a line: item ids separated by commas, spaces or tabs; blank lines are empty
+    sessions (answered from popularity)."""
+    return _split_lines(path)
+
+
 def read_times(path, sessions, sessions_path="the sessions file"):
     """The times of :func:`read_sessions`' sessions: one line a session, one time (a number in
     the time field's scale) per item, separated as the items are. A line that does not match its
     session is refused by its number, before any scoring."""
-    import re
-
-    with open(path, encoding="utf-8") as handle:
-        lines = [[t for t in re.split(r"[,\s]+", line.strip()) if t] for line in handle]
+    lines = _split_lines(path)
     if len(lines) != len(sessions):
         raise RecommendError(f"{path}: {len(lines)} line(s) of times for {len(sessions)} session(s) in "
                              f"{sessions_path}; give one line a session, in the same order")
