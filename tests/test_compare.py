@@ -134,3 +134,49 @@ def test_a_run_on_pretrained_features_records_their_table_and_the_report_keeps_t
     capsys.readouterr()
     assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 2
     assert "not seeds of one configuration (feature table sha256" in capsys.readouterr().err
+
+
+def test_run_key_reads_properties_as_settings_and_finds_runs_keyed_by_bytes(tmp_path, monkeypatch):
+    """A comment edited in a properties file neither reruns finished units nor strands an
+    interrupted one; a changed value does start anew. Runs keyed by the files' bytes (earlier
+    releases) are still found while the files are unchanged."""
+    import shutil
+
+    from recbole_tpad.benchmark import compare
+    from recbole_tpad.paths import properties_dir
+
+    props = tmp_path / "properties"
+    shutil.copytree(properties_dir(), props)
+    monkeypatch.setattr(compare, "properties_dir", lambda: props)
+    model_yaml = props / "model" / "GRU4Rec.yaml"
+    settings = {"checkpoint_dir": str(tmp_path / "saved")}
+
+    def plan():
+        (unit,) = compare.plan_units(["GRU4Rec"], "demo", settings, out_dir=tmp_path / "results")
+        return unit
+
+    first = plan()
+    assert first["run_key"] != first["byte_key"]
+    # an earlier release's finished result and interrupted checkpoint folder, keyed by bytes
+    result = tmp_path / "results" / "runs" / "demo" / "GRU4Rec.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"run_key": first["byte_key"]}))
+    legacy = tmp_path / "saved" / "compare" / "demo" / f"GRU4Rec-{first['byte_key'][:10]}"
+    legacy.mkdir(parents=True)
+    (legacy / "GRU4Rec-x-latest.pth").write_bytes(b"")
+    unit = plan()
+    assert compare.finished_result(unit) and unit["checkpoint_dir"] == str(legacy)
+
+    # a comment and a reordering: the same settings, so the same key (the byte key moves on)
+    text = model_yaml.read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    model_yaml.write_text("# edited\n" + "\n".join(reversed(lines)) + "\n")
+    edited = plan()
+    assert edited["run_key"] == first["run_key"] and edited["byte_key"] != first["byte_key"]
+    assert compare.finished_result(edited) is None  # the bytes-keyed result no longer matches
+    result.write_text(json.dumps({"run_key": first["run_key"]}))
+    assert compare.finished_result(edited)  # a result under the new key survives the edit
+
+    # a changed value is another run
+    model_yaml.write_text(text.replace("dropout_prob: 0.3", "dropout_prob: 0.4"))
+    assert "dropout_prob: 0.3" in text and plan()["run_key"] != first["run_key"]

@@ -7,7 +7,8 @@ Every (model, seed) is a *unit*: one :func:`recbole_tpad.quick_start.run` in its
 (so its peak memory is its own, and a crash ends only that unit), with its own checkpoint
 folder (an interrupted unit resumes from its last validated epoch) and its own result file
 ``<out>/runs/<dataset>/<label>-s<seed>.json``. A unit whose result file holds the same key
-(settings, properties files, feature checksums) is never run again. Variants that read
+(settings, the properties files' settings, feature checksums; a comment edited in a properties
+file changes nothing) is never run again. Variants that read
 pretrained features run the pretrainer first, unless its files are current.
 :mod:`recbole_tpad.benchmark.report` turns the result files into ``<out>/<dataset>.md``,
 a CSV and PNG charts.
@@ -22,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from recbole_tpad.paths import properties_dir
 from recbole_tpad.variants import (pretrain_only_keys, pretrained_views, recbole_overrides,
                                    resolve_variant, with_pretrained_source)
@@ -31,10 +34,28 @@ def _result_path(out_dir, dataset, name):
     return Path(out_dir) / "runs" / dataset / f"{name}.json"
 
 
-def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()):
-    """What makes two runs the same: the settings, the properties/config files they read and
+def _properties_text(path, by_bytes=False):
+    """What a properties/config file contributes to a run key: its parsed YAML data (so a
+    comment, a blank line or the order of keys changes nothing), or its bytes where it does not
+    parse or ``by_bytes`` asks for the key of earlier releases."""
+    if not path.is_file():
+        return b"-"
+    raw = path.read_bytes()
+    if by_bytes:
+        return raw
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return b"yaml:" + json.dumps(data, sort_keys=True, default=str).encode()
+
+
+def run_key(model, dataset, config_dict, config_file_list=None, feature_files=(), by_bytes=False):
+    """What makes two runs the same: the settings, the properties/config files' settings and
     the checksums of pretrained feature files they use.
 
+    ``by_bytes``: the key of earlier releases, over the files' bytes; its stored runs are still
+    recognised (``plan_units``), so an upgrade does not rerun them.
     (Code and data changes are not in it: rerun with a new --tag after changing them.)"""
     root = properties_dir()
     from recbole_tpad.data.features import read_metadata
@@ -44,7 +65,7 @@ def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()
         digest.update(read_metadata(path)["array_sha256"].encode())
     for path in [root / "overall.yaml", root / "model" / f"{model}.yaml",
                  root / "dataset" / f"{dataset}.yaml"] + [Path(p) for p in config_file_list or []]:
-        digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
+        digest.update(path.name.encode() + _properties_text(path, by_bytes))
     return digest.hexdigest()
 
 
@@ -93,24 +114,29 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
                 data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
                 files = (feature_path(data_dir, dataset, views[1], views[0]["feature_prefix"]),)
             key = run_key(model, dataset, settings, config_file_list, files)
+            byte_key = run_key(model, dataset, settings, config_file_list, files, by_bytes=True)
+            checkpoints = Path(settings.get("checkpoint_dir", "saved")).resolve() / "compare" / dataset
+            if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
+                    and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
+                key = byte_key  # a run an earlier release began under its key: resume that one
             units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
-                          "settings": settings, "run_key": key, "name": name,
+                          "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
                           # which feature table it read: the report pools seeds of one table only
                           "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
                           "config_file_list": list(config_file_list or []),
                           "result": str(_result_path(out_dir, dataset, name)),
                           # RecBole's checkpoints of this unit, so an interrupted unit resumes
-                          "checkpoint_dir": str(Path(settings.get("checkpoint_dir", "saved")).resolve()
-                                                / "compare" / dataset / f"{name}-{key[:10]}")})
+                          "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")})
     return units
 
 
 def finished_result(unit):
-    """The unit's stored result if it was run with the same key, else ``None``."""
+    """The unit's stored result if it was run with the same key (or an earlier release's key
+    over the same files' bytes), else ``None``."""
     path = Path(unit["result"])
     if path.is_file():
         stored = json.loads(path.read_text())
-        if stored.get("run_key") == unit["run_key"]:
+        if stored.get("run_key") in {unit["run_key"], unit.get("byte_key")} - {None}:
             return stored
     return None
 
