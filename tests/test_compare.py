@@ -19,6 +19,12 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
     (earlier / "GRU4Rec-x-latest.pth").write_bytes(b"")
     (earlier / "unit.json").write_text("{}")
     (earlier / "unit.log").write_text("PROGRESS epoch 7 valid 0.1000\n")
+    # --plan says what each unit would do, and does nothing
+    assert main(argv + ["--plan"]) == 0
+    planned = capsys.readouterr().out
+    assert ("[2/2] GRU4Rec on demo: trains from epoch 1; not resuming the earlier run of it in "
+            f"{earlier} (epoch 7 valid 0.1000)") in planned, planned
+    assert "[1/2] TPAD on demo: " in planned and not out.exists()
     assert main(argv) == 0
     said = capsys.readouterr().out
     assert (f"GRU4Rec on demo: not resuming the earlier run of it in {earlier} (epoch 7 valid 0.1000)"
@@ -33,6 +39,15 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("done earlier") == 2
+    assert main(argv + ["--plan"]) == 0
+    planned = capsys.readouterr().out
+    assert planned.count(": done: 1 epochs (epoch cap), test ndcg@10 ") == 2, planned
+    # an interrupted unit: --plan names the epoch it resumes after
+    (out / "runs" / "demo" / "GRU4Rec.json").unlink()
+    (folder,) = [d for d in (tmp_path / "saved" / "compare" / "demo").glob("GRU4Rec-*") if d != earlier]
+    (folder / "GRU4Rec-x-latest.pth").write_bytes(b"")
+    assert main(argv + ["--plan"]) == 0
+    assert "GRU4Rec on demo: resumes after epoch 1 valid " in capsys.readouterr().out
 
 
 def test_seeds_give_mean_and_std_and_a_failing_unit_does_not_stop_the_others(run_config, tmp_path,

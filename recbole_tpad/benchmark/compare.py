@@ -70,9 +70,10 @@ def run_key(model, dataset, config_dict, config_file_list=None, feature_files=()
 
 
 def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="results", tag="",
-               config_file_list=None):
+               config_file_list=None, pretrain=True):
     """One unit per (model or variant, seed): what it runs, where its result goes, its key.
-    Pretrains first where a variant reads pretrained features (skipped when current)."""
+    Pretrains first where a variant reads pretrained features (skipped when current);
+    ``pretrain=False`` marks such units ``pretrain_first`` instead (``--plan``)."""
     from recbole_tpad.data.features import read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import feature_path
@@ -84,13 +85,17 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
         views = pretrained_views(overrides)
         if views:
             needed.setdefault(json.dumps(views[0], sort_keys=True), set()).add(views[1])
-    problems = {}
+    problems, not_pretrained = {}, set()
     for settings, views in needed.items():
         try:
-            from recbole_tpad.distill.runs import ensure_pretrained
+            from recbole_tpad.distill.runs import ensure_pretrained, pretrained_current
 
-            ensure_pretrained(dataset, {**(config_dict or {}), **json.loads(settings)},
-                              config_file_list, tuple(sorted(views)))
+            args = (dataset, {**(config_dict or {}), **json.loads(settings)}, config_file_list,
+                    tuple(sorted(views)))
+            if pretrain:
+                ensure_pretrained(*args)
+            elif not pretrained_current(*args)[0]:
+                not_pretrained.add(settings)
         except Exception as error:  # noqa: BLE001 - that variant's units fail, the others run
             problems[settings] = f"pretraining failed: {type(error).__name__}: {error}"
             print(f"{dataset}: {problems[settings]}", flush=True)
@@ -109,6 +114,12 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             if problem:
                 units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
                               "name": name, "error": problem, "result": "", "run_key": ""})
+                continue
+            if views and json.dumps(views[0], sort_keys=True) in not_pretrained:
+                # its key needs the features' checksum, which pretraining has yet to make
+                units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
+                              "name": name, "pretrain_first": True, "run_key": "",
+                              "result": str(_result_path(out_dir, dataset, name))})
                 continue
             if views:
                 data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
@@ -189,6 +200,32 @@ def earlier_runs(unit):
     return sorted(found, key=lambda d: max(os.path.getmtime(p) for p in d.glob("*-latest.pth")))
 
 
+def _not_resumed(earlier):
+    """What a unit says of the earlier run of it that it does not resume."""
+    return (f"not resuming the earlier run of it in {earlier} ({_last_progress(earlier / 'unit.log')}): "
+            "its settings or properties files differ, so a new one starts. To finish that one as "
+            f"it was started: python -m recbole_tpad.benchmark.compare --unit={earlier / 'unit.json'}")
+
+
+def unit_state(unit):
+    """One line: what running this unit now would do (``--plan``), without running it."""
+    if unit.get("error"):
+        return f"fails before training: {unit['error']}"
+    if unit.get("pretrain_first"):
+        return ("pretrains first (its feature files are missing or stale for these settings), "
+                "then trains from epoch 1")
+    stored = finished_result(unit)
+    if stored:
+        test = stored.get("test_result", {}).get("ndcg@10")
+        return (f"done: {stored.get('epochs_run')} epochs ({stored.get('stopped_by')}), test "
+                f"ndcg@10 {test} ({unit['result']})")
+    own = Path(unit["checkpoint_dir"])
+    if any(own.glob("*-latest.pth")):
+        return f"resumes after {_last_progress(own / 'unit.log')} ({own})"
+    earlier = earlier_runs(unit)
+    return "trains from epoch 1" + (f"; {_not_resumed(earlier[-1])}" if earlier else "")
+
+
 def _last_progress(log_file):
     try:
         lines = [line for line in Path(log_file).read_text(errors="replace").splitlines()
@@ -219,10 +256,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             pending.append(unit)
             earlier = earlier_runs(unit)
             if earlier:
-                print(f"{unit['index']}: not resuming the earlier run of it in {earlier[-1]} "
-                      f"({_last_progress(earlier[-1] / 'unit.log')}): its settings or properties files "
-                      "differ, so a new one starts. To finish that one as it was started: python -m "
-                      f"recbole_tpad.benchmark.compare --unit={earlier[-1] / 'unit.json'}", flush=True)
+                print(f"{unit['index']}: {_not_resumed(earlier[-1])}", flush=True)
     running = []
     env = dict(os.environ)
     if threads:
@@ -278,6 +312,9 @@ def main(argv=None):
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="", help="suffix of the report and result files")
     parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
+    parser.add_argument("--plan", action="store_true",
+                        help="say what each unit would do (done, resume from which epoch, start, "
+                             "pretrain first) and run nothing")
     parser.add_argument("--unit", help=argparse.SUPPRESS)  # a child process runs one unit
     args, extra = parser.parse_known_args(argv)
     if args.unit:
@@ -297,6 +334,12 @@ def main(argv=None):
         settings = parse_cli_values(extra)
     except ValueError as error:  # a bad --key=value: one line, not a traceback
         parser.error(str(error))
+    if args.plan:
+        units = plan_units(args.models.split(","), args.dataset, settings, seeds, args.out,
+                           args.tag, pretrain=False)
+        for k, unit in enumerate(units, start=1):
+            print(f"[{k}/{len(units)}] {unit['name']} on {args.dataset}: {unit_state(unit)}")
+        return 0
     results, failed = compare(args.models.split(","), args.dataset, settings,
                               args.out, args.tag, seeds=seeds, jobs=args.jobs, threads=args.threads)
     if results:

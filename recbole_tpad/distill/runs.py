@@ -52,8 +52,10 @@ def encode_like_producer(producer, items, backbone=None):
         return run.objectives.features(hidden.float(), view).float().cpu().numpy()
 
 
-def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
-    """Run the pretrainer unless the feature files (``views``) are current for these settings."""
+def pretrained_current(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
+    """``(current, zU file, the pretrain settings given, the whole pretrain config)``: whether
+    the feature files (``views``) are current for these settings, checked without running
+    anything (``compare --plan``)."""
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import pretrain_keys
 
@@ -61,9 +63,15 @@ def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("
     given = {k: v for k, v in (config_dict or {}).items() if k in known}
     config = pretrain_config(dataset, config_file_list, given)
     data_dir = ensure_dataset(dataset, config["data_path"])
-    if features_current(dataset, config, data_dir, views):
-        print(f"pretrained features of {dataset} are current "
-              f"({feature_path(data_dir, dataset, 'zU', config['feature_prefix'])})", flush=True)
+    return (features_current(dataset, config, data_dir, views),
+            feature_path(data_dir, dataset, "zU", config["feature_prefix"]), given, config)
+
+
+def ensure_pretrained(dataset, config_dict=None, config_file_list=None, views=("zU", "zK", "zT")):
+    """Run the pretrainer unless the feature files (``views``) are current for these settings."""
+    current, path, given, config = pretrained_current(dataset, config_dict, config_file_list, views)
+    if current:
+        print(f"pretrained features of {dataset} are current ({path})", flush=True)
         return
     print(f"pretraining on {dataset} ({config['feature_prefix']}: properties/pretrain/ + {given})",
           flush=True)
