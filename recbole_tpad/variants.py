@@ -31,6 +31,23 @@ def resolve_variant(label):
     return label, {}
 
 
+def check_labels(labels):
+    """Refuse, before anything runs, a label that is neither a variant nor a model name (a
+    comparison would otherwise start, pretrain and fail in each unit), and a variant whose
+    ``model`` is unknown; the error names the label and what is known."""
+    from recbole_tpad.registry import UnknownModelError, get_model
+
+    listed = variants()
+    for label in labels:
+        model = resolve_variant(label)[0]
+        try:
+            get_model(model)
+        except UnknownModelError as error:
+            where = (f"the variant {label!r} of properties/variants.yaml names an" if label in listed
+                     else f"{label!r} is not a variant of properties/variants.yaml, nor a known model:")
+            raise UnknownModelError(f"{where} {error}") from None
+
+
 def with_pretrained_source(model, overrides, config_dict=None):
     """The variant's overrides, with the pretrained feature source its runs will read made
     explicit when it comes from the command line or the model's yaml (a plain ``TPAD`` reads

@@ -98,6 +98,8 @@ def test_epoch_time_benchmark_writes_ratios(run_config, tmp_path):
 @pytest.mark.parametrize("argument,says", [
     ("exclude_history=True", "cannot read argument 'exclude_history=True': write config values as --key=value"),
     ("--seeds=a", "--seeds='a': give whole numbers separated by commas"),
+    ("--models=SASRec,TPAD-zQ", "'TPAD-zQ' is not a variant of properties/variants.yaml, nor a known "
+                                "model: unknown model 'TPAD-zQ'. Plugin models:"),
 ])
 def test_bad_arguments_get_one_line_and_no_run(argument, says, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:

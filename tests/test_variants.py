@@ -1,8 +1,12 @@
 """Named variants (properties/variants.yaml): a label stands for a model and its settings
 wherever a model name is taken, and its own pretraining settings make its features."""
 
-from recbole_tpad.variants import (pretrain_only_keys, prepare_variant, pretrained_views,
-                                   resolve_variant, with_pretrained_source)
+import pytest
+
+from recbole_tpad import variants as variants_module
+from recbole_tpad.registry import UnknownModelError
+from recbole_tpad.variants import (check_labels, pretrain_only_keys, prepare_variant,
+                                   pretrained_views, resolve_variant, with_pretrained_source)
 
 
 def test_variants_name_a_model_and_its_settings():
@@ -52,3 +56,16 @@ def test_a_variants_own_pretrain_settings_make_its_features(monkeypatch):
     assert prepare_variant("TPAD-noHMIE", "demo", {"feature_source": "text-minilm"}) == (
         "TPAD", {"feature_source": "text-minilm"})
     assert calls == []
+
+
+def test_labels_that_name_nothing_are_refused_before_anything_runs(monkeypatch):
+    check_labels(["TPAD-zU", "SASRec", "SASRecF-attr", "GRU4Rec"])  # every listed label resolves
+    check_labels(list(variants_module.variants()))
+    with pytest.raises(UnknownModelError, match="'SASRek' is not a variant of properties/variants.yaml, "
+                                                "nor a known model: unknown model 'SASRek'"):
+        check_labels(["TPAD", "SASRek"])
+    monkeypatch.setattr(variants_module, "variants",
+                        lambda: {"Mine": {"model": "SASRecc", "hidden_size": 32}})
+    with pytest.raises(UnknownModelError, match="the variant 'Mine' of properties/variants.yaml "
+                                                "names an unknown model 'SASRecc'"):
+        check_labels(["Mine"])

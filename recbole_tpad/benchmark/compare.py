@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from recbole_tpad.paths import properties_dir
-from recbole_tpad.variants import (pretrain_only_keys, pretrained_views, recbole_overrides,
-                                   resolve_variant, with_pretrained_source)
+from recbole_tpad.variants import (check_labels, pretrain_only_keys, pretrained_views,
+                                   recbole_overrides, resolve_variant, with_pretrained_source)
 
 
 def _result_path(out_dir, dataset, name):
@@ -332,7 +332,8 @@ def main(argv=None):
         parser.error(f"--seeds={args.seeds!r}: give whole numbers separated by commas, e.g. 2020,2021")
     try:
         settings = parse_cli_values(extra)
-    except ValueError as error:  # a bad --key=value: one line, not a traceback
+        check_labels(args.models.split(","))
+    except ValueError as error:  # a bad --key=value or label: one line, not a traceback
         parser.error(str(error))
     if args.plan:
         units = plan_units(args.models.split(","), args.dataset, settings, seeds, args.out,

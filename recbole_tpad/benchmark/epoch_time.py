@@ -79,6 +79,13 @@ def main(argv=None):
     args.argv = argv if argv is not None else sys.argv[1:]
     if args.breakdown < 0:
         parser.error(f"--breakdown={args.breakdown}: give a number of training steps (0: off)")
+    import recbole_tpad  # noqa: F401
+    from recbole_tpad.variants import check_labels
+
+    try:
+        check_labels(args.models.split(","))
+    except ValueError as error:
+        parser.error(str(error))
     import torch
 
     before = torch.get_num_threads()
