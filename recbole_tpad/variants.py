@@ -32,9 +32,9 @@ def resolve_variant(label):
 
 
 def check_labels(labels):
-    """Refuse, before anything runs, a label that is neither a variant nor a model name (a
-    comparison would otherwise start, pretrain and fail in each unit), and a variant whose
-    ``model`` is unknown; the error names the label and what is known."""
+    """Refuse, before anything runs, a label that is neither a variant nor a model name, and a
+    variant whose ``model`` is unknown (a comparison would otherwise pretrain for its other
+    labels and then fail in that unit's process); the error names the label and what is known."""
     from recbole_tpad.registry import UnknownModelError, get_model
 
     listed = variants()
