@@ -197,3 +197,43 @@ def test_run_key_reads_properties_as_settings_and_finds_runs_keyed_by_bytes(tmp_
     # a changed value is another run
     model_yaml.write_text(text.replace("dropout_prob: 0.3", "dropout_prob: 0.4"))
     assert "dropout_prob: 0.3" in text and plan()["run_key"] != first["run_key"]
+
+
+def test_a_unit_another_process_is_running_is_not_started_twice(run_config, tmp_path, capsys):
+    """The same comparison typed again while the first runs: its running unit is left alone
+    (not trained twice into one checkpoint folder), and --plan says it is running."""
+    import socket
+    import subprocess
+    import sys
+
+    from recbole_tpad.benchmark.compare import plan_units
+    from recbole_tpad.folder_lock import LOCK_NAME
+
+    settings = dict(run_config, epochs=1)
+    argv = ["--dataset=demo", "--models=GRU4Rec", f"--out={tmp_path / 'results'}"] + [
+        f"--{k}={v}" for k, v in settings.items()]
+    (unit,) = plan_units(["GRU4Rec"], "demo", settings, out_dir=tmp_path / "results")
+    folder = tmp_path / "saved" / "compare" / "demo" / f"GRU4Rec-{unit['run_key'][:10]}"
+    assert unit["checkpoint_dir"] == str(folder)
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder.mkdir(parents=True)
+        (folder / LOCK_NAME).write_text(json.dumps({
+            "pid": first.pid, "host": socket.gethostname(), "started": "2026-12-06 10:00:00",
+            "what": "compare unit GRU4Rec"}))
+        (folder / "unit.log").write_text("PROGRESS epoch 3 valid 0.2000\n")
+        assert main(argv + ["--plan"]) == 0
+        said = capsys.readouterr().out
+        assert (f"GRU4Rec on demo: running now in process {first.pid} on " in said
+                and "since 2026-12-06 10:00:00 (epoch 3 valid 0.2000" in said), said
+        assert main(argv) == 1
+        said = capsys.readouterr().out
+        assert f"GRU4Rec on demo: not started twice: {folder} is in use by process {first.pid}" in said
+        assert not (tmp_path / "results" / "runs").exists() and not list(folder.glob("*.pth"))
+    finally:
+        first.kill()
+        first.wait()
+    # once that process is gone, the unit runs (its lock is a dead process's, taken over)
+    assert main(argv) == 0
+    assert (tmp_path / "results" / "runs" / "demo" / "GRU4Rec.json").is_file()
+    assert not (folder / LOCK_NAME).exists()

@@ -192,6 +192,12 @@ def test_a_killed_pretrain_process_resumes_from_its_checkpoint(tiny_llm, image_r
                 break
         time.sleep(0.2)
     assert checkpoint is not None and process.poll() is None, "no stage-2 checkpoint before the end"
+    # a second pretraining of the same run while the first goes on is refused, not run twice
+    with pytest.raises(PretrainConfigError, match=f"in use by process {process.pid} .*pretraining demo"):
+        pretrain("demo", config_dict=dict(
+            data_path=str(image_root), checkpoint_dir=str(tmp_path), stage1_steps=2, stage2_steps=400,
+            checkpoint_every=5, show_progress=False, threads=1, lora_top_layers=2, stage2_batch=16),
+            backbone=backbone(tiny_llm))
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     import torch

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from recbole_tpad.folder_lock import folder_owner
 from recbole_tpad.paths import properties_dir
 from recbole_tpad.variants import (check_labels, pretrain_only_keys, pretrained_views,
                                    recbole_overrides, resolve_variant, with_pretrained_source)
@@ -155,12 +156,23 @@ def finished_result(unit):
 def run_unit(spec_file):
     """Child process: run one unit (resuming from its last validated epoch if it has one) and
     write its result file atomically. Its peak memory is its own (one run per process)."""
-    import torch
-
     import recbole_tpad  # noqa: F401
-    from recbole_tpad.quick_start import run
+    from recbole_tpad.folder_lock import FolderBusy, hold_folder
 
     unit = json.loads(Path(spec_file).read_text())
+    try:
+        with hold_folder(unit["checkpoint_dir"], f"compare unit {unit['name']}"):
+            return _run_unit(unit)
+    except FolderBusy as error:
+        print(f"not running {unit['name']}: {error}", flush=True)
+        return 3
+
+
+def _run_unit(unit):
+    import torch
+
+    from recbole_tpad.quick_start import run
+
     if unit.get("threads"):
         torch.set_num_threads(int(unit["threads"]))
     settings = dict(unit["settings"], checkpoint_dir=unit["checkpoint_dir"])
@@ -220,6 +232,10 @@ def unit_state(unit):
         return (f"done: {stored.get('epochs_run')} epochs ({stored.get('stopped_by')}), test "
                 f"ndcg@10 {test} ({unit['result']})")
     own = Path(unit["checkpoint_dir"])
+    holder = folder_owner(own)
+    if holder:
+        return (f"running now in process {holder.get('pid')} on {holder.get('host')} since "
+                f"{holder.get('started')} ({_last_progress(own / 'unit.log')}; {own})")
     if any(own.glob("*-latest.pth")):
         return f"resumes after {_last_progress(own / 'unit.log')} ({own})"
     earlier = earlier_runs(unit)
@@ -265,6 +281,14 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     while pending or running:
         while pending and len(running) < max(1, jobs):
             unit = pending.pop(0)
+            holder = folder_owner(unit["checkpoint_dir"])
+            if holder:  # the same unit, started by another compare (or its --unit command)
+                print(f"{unit['index']}: not started twice: {unit['checkpoint_dir']} is in use by "
+                      f"process {holder.get('pid')} on {holder.get('host')} since "
+                      f"{holder.get('started')}; its result is read back when a later run finds it",
+                      flush=True)
+                failed.append(unit)
+                continue
             Path(unit["checkpoint_dir"]).mkdir(parents=True, exist_ok=True)
             spec = Path(unit["checkpoint_dir"]) / "unit.json"
             spec.write_text(json.dumps(dict(unit, threads=threads), indent=1, default=str))

@@ -311,14 +311,25 @@ class Pretrainer:
                 self.save_checkpoint(stage, step + 1)
 
     def run(self, interrupt_at=None):
-        """Pretrain (or resume) and write the feature files; returns ``{view: path}``."""
-        from torch.utils.tensorboard import SummaryWriter
+        """Pretrain (or resume) and write the feature files; returns ``{view: path}``. One
+        process at a time in a work folder (:mod:`recbole_tpad.folder_lock`)."""
+        from recbole_tpad.folder_lock import FolderBusy, hold_folder
 
         c = self.config
         if features_current(self.dataset, c, self.data_dir):
             # a finished run: its features and summary.json stay as they are
             return {view: feature_path(self.data_dir, self.dataset, view, c["feature_prefix"])
                     for view in ("zU", "zK", "zT")}
+        try:
+            with hold_folder(self.work_dir, f"pretraining {self.dataset}"):
+                return self._run(interrupt_at)
+        except FolderBusy as error:
+            raise PretrainConfigError(f"not pretraining: {error}") from None
+
+    def _run(self, interrupt_at):
+        from torch.utils.tensorboard import SummaryWriter
+
+        c = self.config
         started = time.time()
         threads = torch.get_num_threads()
         torch.set_num_threads(c["threads"])
