@@ -51,20 +51,27 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
 
 
 def test_seeds_give_mean_and_std_and_a_failing_unit_does_not_stop_the_others(run_config, tmp_path,
-                                                                             capsys):
+                                                                             monkeypatch, capsys):
     import csv
 
+    from recbole_tpad import variants
+
+    # a unit that fails in its own process: a GRU with no layers (torch refuses it at build time)
+    listed = variants.variants()
+    monkeypatch.setattr(variants, "variants",
+                        lambda: {**listed, "GRU4Rec-broken": {"model": "GRU4Rec", "num_layers": 0}})
     out = tmp_path / "results"
-    argv = ["--dataset=demo", "--models=GRU4Rec,NoSuchModel", "--seeds=1,2", "--jobs=2",
+    argv = ["--dataset=demo", "--models=GRU4Rec,GRU4Rec-broken", "--seeds=1,2", "--jobs=2",
             "--threads=1", f"--out={out}"] + [f"--{k}={v}" for k, v in dict(run_config, epochs=1).items()]
-    assert main(argv) == 1  # NoSuchModel failed
+    assert main(argv) == 1  # GRU4Rec-broken failed
     printed = capsys.readouterr().out
-    assert printed.count("NoSuchModel-s1 on demo: FAILED") == 1 and "GRU4Rec-s2 on demo: finished" in printed
+    assert printed.count("GRU4Rec-broken-s1 on demo: FAILED") == 1 and "GRU4Rec-s2 on demo: finished" in printed
+    assert "num_layers must be greater than zero" in printed  # the unit's own error, from its log
     seeds = [json.loads((out / "runs" / "demo" / f"GRU4Rec-s{s}.json").read_text()) for s in (1, 2)]
     assert [r["seed"] for r in seeds] == [1, 2]
     assert seeds[0]["test_result"] != seeds[1]["test_result"]  # the seed reached the run
     table = (out / "demo.md").read_text()
-    assert "| GRU4Rec | 2 |" in table and " ± " in table and "NoSuchModel-s1" in table
+    assert "| GRU4Rec | 2 |" in table and " ± " in table and "GRU4Rec-broken-s1" in table
     rows = list(csv.DictReader(open(out / "demo.csv")))
     mean = sum(r["test_result"]["ndcg@10"] for r in seeds) / 2
     assert rows[0]["model"] == "GRU4Rec" and float(rows[0]["ndcg@10"]) == pytest.approx(mean)
