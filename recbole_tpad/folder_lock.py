@@ -71,10 +71,14 @@ def folder_owner(folder):
     return None
 
 
+def holder_text(record):
+    """``process <pid> on <host> since <start>``: who holds a folder, from its lock's record."""
+    return f"process {record.get('pid')} on {record.get('host')} since {record.get('started')}"
+
+
 def _busy_message(folder, record):
-    return (f"{folder} is in use by process {record.get('pid')} on {record.get('host')} since "
-            f"{record.get('started')} ({record.get('what')}): wait for it to finish; if that "
-            f"process is gone, delete {Path(folder) / LOCK_NAME}")
+    return (f"{folder} is in use by {holder_text(record)} ({record.get('what')}): wait for it to "
+            f"finish; if that process is gone, delete {Path(folder) / LOCK_NAME}")
 
 
 @contextmanager

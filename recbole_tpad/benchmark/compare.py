@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from recbole_tpad.folder_lock import folder_owner
+from recbole_tpad.folder_lock import folder_owner, holder_text
 from recbole_tpad.paths import properties_dir
 from recbole_tpad.variants import (check_labels, pretrain_only_keys, pretrained_views,
                                    recbole_overrides, resolve_variant, with_pretrained_source)
@@ -35,15 +35,12 @@ def _result_path(out_dir, dataset, name):
     return Path(out_dir) / "runs" / dataset / f"{name}.json"
 
 
-def _properties_text(path, by_bytes=False):
-    """What a properties/config file contributes to a run key: its parsed YAML data (so a
-    comment, a blank line or the order of keys changes nothing), or its bytes where it does not
-    parse or ``by_bytes`` asks for the key of earlier releases."""
-    if not path.is_file():
+def _properties_text(raw):
+    """What a properties/config file (its bytes, ``None`` if absent) contributes to a run key:
+    its parsed YAML data, so a comment, a blank line or the order of keys changes nothing (its
+    bytes where it does not parse)."""
+    if raw is None:
         return b"-"
-    raw = path.read_bytes()
-    if by_bytes:
-        return raw
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -51,23 +48,29 @@ def _properties_text(path, by_bytes=False):
     return b"yaml:" + json.dumps(data, sort_keys=True, default=str).encode()
 
 
-def run_key(model, dataset, config_dict, config_file_list=None, feature_files=(), by_bytes=False):
-    """What makes two runs the same: the settings, the properties/config files' settings and
-    the checksums of pretrained feature files they use.
+def run_keys(model, dataset, config_dict, config_file_list=None, feature_files=()):
+    """``(key, byte key)``: what makes two runs the same: the settings, the properties/config
+    files' settings and the checksums of pretrained feature files they use.
 
-    ``by_bytes``: the key of earlier releases, over the files' bytes; its stored runs are still
-    recognised (``plan_units``), so an upgrade does not rerun them.
+    The byte key is the key of earlier releases, over the files' bytes (``-`` for an absent
+    file); its stored runs are still recognised (``plan_units``), so an upgrade does not rerun
+    them. Each file is read once for both.
     (Code and data changes are not in it: rerun with a new --tag after changing them.)"""
     root = properties_dir()
     from recbole_tpad.data.features import read_metadata
 
-    digest = hashlib.sha256(json.dumps(config_dict or {}, sort_keys=True, default=str).encode())
+    settings = json.dumps(config_dict or {}, sort_keys=True, default=str).encode()
+    key, byte_key = hashlib.sha256(settings), hashlib.sha256(settings)
     for path in feature_files:
-        digest.update(read_metadata(path)["array_sha256"].encode())
+        checksum = read_metadata(path)["array_sha256"].encode()
+        key.update(checksum)
+        byte_key.update(checksum)
     for path in [root / "overall.yaml", root / "model" / f"{model}.yaml",
                  root / "dataset" / f"{dataset}.yaml"] + [Path(p) for p in config_file_list or []]:
-        digest.update(path.name.encode() + _properties_text(path, by_bytes))
-    return digest.hexdigest()
+        raw = path.read_bytes() if path.is_file() else None
+        key.update(path.name.encode() + _properties_text(raw))
+        byte_key.update(path.name.encode() + (b"-" if raw is None else raw))
+    return key.hexdigest(), byte_key.hexdigest()
 
 
 def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="results", tag="",
@@ -111,12 +114,13 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             name = f"{label}{'-' + tag if tag else ''}{f'-s{seed}' if seed is not None else ''}"
             views = pretrained_views(overrides)
             files = ()
-            problem = views and problems.get(json.dumps(views[0], sort_keys=True))
+            pretrain_settings = views and json.dumps(views[0], sort_keys=True)
+            problem = views and problems.get(pretrain_settings)
             if problem:
                 units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
                               "name": name, "error": problem, "result": "", "run_key": ""})
                 continue
-            if views and json.dumps(views[0], sort_keys=True) in not_pretrained:
+            if views and pretrain_settings in not_pretrained:
                 # its key needs the features' checksum, which pretraining has yet to make
                 units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
                               "name": name, "pretrain_first": True, "run_key": "",
@@ -125,8 +129,7 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             if views:
                 data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
                 files = (feature_path(data_dir, dataset, views[1], views[0]["feature_prefix"]),)
-            key = run_key(model, dataset, settings, config_file_list, files)
-            byte_key = run_key(model, dataset, settings, config_file_list, files, by_bytes=True)
+            key, byte_key = run_keys(model, dataset, settings, config_file_list, files)
             checkpoints = Path(settings.get("checkpoint_dir", "saved")).resolve() / "compare" / dataset
             if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
                     and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
@@ -234,8 +237,7 @@ def unit_state(unit):
     own = Path(unit["checkpoint_dir"])
     holder = folder_owner(own)
     if holder:
-        return (f"running now in process {holder.get('pid')} on {holder.get('host')} since "
-                f"{holder.get('started')} ({_last_progress(own / 'unit.log')}; {own})")
+        return f"running now in {holder_text(holder)} ({_last_progress(own / 'unit.log')}; {own})"
     if any(own.glob("*-latest.pth")):
         return f"resumes after {_last_progress(own / 'unit.log')} ({own})"
     earlier = earlier_runs(unit)
@@ -284,8 +286,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             holder = folder_owner(unit["checkpoint_dir"])
             if holder:  # the same unit, started by another compare (or its --unit command)
                 print(f"{unit['index']}: not started twice: {unit['checkpoint_dir']} is in use by "
-                      f"process {holder.get('pid')} on {holder.get('host')} since "
-                      f"{holder.get('started')}; its result is read back when a later run finds it",
+                      f"{holder_text(holder)}; its result is read back when a later run finds it",
                       flush=True)
                 failed.append(unit)
                 continue
