@@ -1,6 +1,7 @@
 """The comparison driver: one table, one chart, one result file per model; finished runs skipped."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -244,3 +245,40 @@ def test_a_unit_another_process_is_running_is_not_started_twice(run_config, tmp_
     assert main(argv) == 0
     assert (tmp_path / "results" / "runs" / "demo" / "GRU4Rec.json").is_file()
     assert not (folder / LOCK_NAME).exists()
+
+
+def test_a_raised_epoch_cap_continues_the_capped_run_instead_of_starting_anew(run_config, tmp_path,
+                                                                               capsys):
+    """A unit the epoch cap ended gets a new key when the cap is raised; it goes on from the
+    capped run's last epoch (copied; the capped run's folder and result stay), not from epoch 1.
+    Not when another setting changed, nor when the run ended by early stopping."""
+    out = tmp_path / "results"
+    base = ["--dataset=demo", "--models=GRU4Rec", f"--out={out}"] + [
+        f"--{k}={v}" for k, v in run_config.items() if k != "epochs"]
+    assert main(base + ["--epochs=1"]) == 0
+    result = out / "runs" / "demo" / "GRU4Rec.json"
+    capped = json.loads(result.read_text())
+    assert capped["stopped_by"] == "epoch cap"
+    (earlier,) = (tmp_path / "saved" / "compare" / "demo").glob("GRU4Rec-*")
+    capsys.readouterr()
+    assert main(base + ["--epochs=2", "--learning_rate=0.002", "--plan"]) == 0
+    assert "trains from epoch 1; not resuming the earlier run" in capsys.readouterr().out
+    assert main(base + ["--epochs=3", "--plan"]) == 0
+    says = (f"GRU4Rec on demo: continues the earlier run of it in {earlier} after epoch 1 valid "
+            f"{capped['valid_curve'][0]['valid_score']:.4f} (ended by the epoch cap; its test split "
+            "was read then), under epochs 1 -> 3")
+    assert says in capsys.readouterr().out
+    assert main(base + ["--epochs=3"]) == 0
+    assert says in capsys.readouterr().out
+    continued = json.loads(result.read_text())
+    assert continued["epochs_run"] == 3 and continued["continued_from"] == str(earlier)
+    assert continued["valid_curve"][0] == capped["valid_curve"][0]
+    assert continued["run_key"] != capped["run_key"]
+    folder = Path(continued["saved_model_file"]).parent
+    assert folder != earlier and {p.name for p in earlier.glob("*.pth")} <= {p.name for p in folder.glob("*.pth")}
+    # a run that ended by early stopping is not continued under a raised cap (a fresh run would
+    # have stopped there too): the capped run before it is
+    result.write_text(json.dumps(dict(continued, stopped_by="early stopping")))
+    assert main(base + ["--epochs=4", "--plan"]) == 0
+    assert f"GRU4Rec on demo: continues the earlier run of it in {earlier} after epoch 1" in (
+        capsys.readouterr().out)

@@ -8,7 +8,9 @@ Every (model, seed) is a *unit*: one :func:`recbole_tpad.quick_start.run` in its
 folder (an interrupted unit resumes from its last validated epoch) and its own result file
 ``<out>/runs/<dataset>/<label>-s<seed>.json``. A unit whose result file holds the same key
 (settings, the properties files' settings, feature checksums; a comment edited in a properties
-file changes nothing) is never run again. Variants that read
+file changes nothing) is never run again; one whose earlier run differs only in a raised cap
+(``epochs``, ``stopping_step``, ``max_train_minutes``) goes on from that run's last epoch
+(:func:`continuable_run`). Variants that read
 pretrained features run the pretrainer first, unless its files are current.
 :mod:`recbole_tpad.benchmark.report` turns the result files into ``<out>/<dataset>.md``,
 a CSV and PNG charts.
@@ -134,14 +136,18 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
             if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
                     and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
                 key = byte_key  # a run an earlier release began under its key: resume that one
-            units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
-                          "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
-                          # which feature table it read: the report pools seeds of one table only
-                          "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
-                          "config_file_list": list(config_file_list or []),
-                          "result": str(_result_path(out_dir, dataset, name)),
-                          # RecBole's checkpoints of this unit, so an interrupted unit resumes
-                          "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")})
+            unit = {"label": label, "model": model, "dataset": dataset, "seed": seed,
+                    "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
+                    # which feature table it read: the report pools seeds of one table only
+                    "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
+                    "config_file_list": list(config_file_list or []),
+                    "result": str(_result_path(out_dir, dataset, name)),
+                    # RecBole's checkpoints of this unit, so an interrupted unit resumes
+                    "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")}
+            found = continuable_run(unit, files)
+            if found:
+                unit["continues"], unit["continues_changes"] = str(found[0]), found[1]
+            units.append(unit)
     return units
 
 
@@ -181,8 +187,13 @@ def _run_unit(unit):
     settings = dict(unit["settings"], checkpoint_dir=unit["checkpoint_dir"])
     latest = sorted(Path(unit["checkpoint_dir"]).glob("*-latest.pth"), key=os.path.getmtime)
     resume = str(latest[-1]) if latest else None
+    continued = None
+    if not resume and unit.get("continues"):
+        continued = unit["continues"]
+        resume = copy_checkpoints(continued, unit["checkpoint_dir"])
     if resume:
-        print(f"resuming from {resume}", flush=True)
+        print(f"resuming from {resume}" + (f" (copied from {continued})" if continued else ""),
+              flush=True)
 
     def report(epoch_idx, valid_score):
         print(f"PROGRESS epoch {epoch_idx + 1} valid {valid_score:.4f}", flush=True)
@@ -190,8 +201,8 @@ def _run_unit(unit):
     result = run(unit["model"], unit["dataset"], unit["config_file_list"] or None, settings,
                  callback_fn=report, resume_file=resume)
     result.update(model=unit["label"], base_model=unit["model"], settings=unit["settings"],
-                  run_key=unit["run_key"], resumed_from=resume, feature_sha256=unit.get("feature_sha256"),
-                  peak_rss_mb=result.pop("process_peak_rss_mb"))
+                  run_key=unit["run_key"], resumed_from=resume, continued_from=continued,
+                  feature_sha256=unit.get("feature_sha256"), peak_rss_mb=result.pop("process_peak_rss_mb"))
     path = Path(unit["result"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.part")
@@ -213,6 +224,80 @@ def earlier_runs(unit):
     found = [d for d in own.parent.iterdir() if d != own and pattern.fullmatch(d.name)
              and (d / "unit.json").is_file() and any(d.glob("*-latest.pth"))]
     return sorted(found, key=lambda d: max(os.path.getmtime(p) for p in d.glob("*-latest.pth")))
+
+
+def continuable_run(unit, feature_files=()):
+    """``(folder, {setting: [before, now]})``: the newest earlier run of this unit that it goes
+    on from instead of starting anew, else ``None``. Why: a unit the epoch cap (or
+    ``max_train_minutes``) ended while it still improved gets a new key when the cap is raised,
+    and would train again from epoch 1; continuing its last validated epoch gives the run the
+    raised cap would have given (a resumed run reproduces the uninterrupted one), for the
+    epochs it has left. Only a run that differs in settings a resume may change
+    (:data:`recbole_tpad.checkpoints.RESUMABLE_CHANGES`: ``epochs``, ``stopping_step``,
+    ``max_train_minutes``, ...), whose stored key is what its settings give under today's
+    properties files and feature tables (nothing else changed), that no process holds, and that
+    did not end by early stopping (a fresh run would have stopped there too), unless
+    ``stopping_step`` changed."""
+    from recbole_tpad.checkpoints import RESUMABLE_CHANGES
+
+    for earlier in reversed(earlier_runs(unit)):
+        try:
+            spec = json.loads((earlier / "unit.json").read_text())
+            before, before_key = dict(spec["settings"]), spec["run_key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if (spec.get("model") != unit["model"] or spec.get("dataset") != unit["dataset"]
+                or list(spec.get("config_file_list") or []) != unit["config_file_list"]):
+            continue
+        now = unit["settings"]
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if not changed or not set(changed) <= RESUMABLE_CHANGES or folder_owner(earlier):
+            continue
+        if before_key not in run_keys(unit["model"], unit["dataset"], before,
+                                      unit["config_file_list"], feature_files):
+            continue
+        if _ended_by(spec) == "early stopping" and "stopping_step" not in changed:
+            continue
+        return earlier, {k: [before.get(k), now.get(k)] for k in changed}
+    return None
+
+
+def _ended_by(spec):
+    """How the run of a unit spec ended (its result's ``stopped_by``), ``None`` if it has no
+    result under its key (interrupted)."""
+    try:
+        stored = json.loads(Path(spec["result"]).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stored.get("stopped_by") if stored.get("run_key") == spec.get("run_key") else None
+
+
+def copy_checkpoints(earlier, folder):
+    """Copy the newest ``-latest`` checkpoint of ``earlier`` and its best-model file into
+    ``folder`` (each written whole, then renamed); returns the copied ``-latest`` path. The
+    earlier folder is left as it was: its result still stands for its own settings."""
+    import shutil
+
+    from recbole_tpad.checkpoints import best_checkpoint_path
+
+    latest = max(Path(earlier).glob("*-latest.pth"), key=os.path.getmtime)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for source in {latest, Path(best_checkpoint_path(latest))}:
+        if source.is_file():
+            part = Path(folder) / (source.name + ".part")
+            shutil.copyfile(source, part)
+            part.replace(Path(folder) / source.name)
+    return str(Path(folder) / latest.name)
+
+
+def _continues(unit):
+    """What a unit says of the earlier run it continues."""
+    changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in unit["continues_changes"].items())
+    ended = _ended_by(json.loads((Path(unit["continues"]) / "unit.json").read_text()))
+    return (f"continues the earlier run of it in {unit['continues']} after "
+            f"{_last_progress(Path(unit['continues']) / 'unit.log')}"
+            + (f" (ended by the {ended}; its test split was read then)" if ended else "")
+            + f", under {changes}")
 
 
 def _not_resumed(earlier):
@@ -240,6 +325,8 @@ def unit_state(unit):
         return f"running now in {holder_text(holder)} ({_last_progress(own / 'unit.log')}; {own})"
     if any(own.glob("*-latest.pth")):
         return f"resumes after {_last_progress(own / 'unit.log')} ({own})"
+    if unit.get("continues"):
+        return _continues(unit)
     earlier = earlier_runs(unit)
     return "trains from epoch 1" + (f"; {_not_resumed(earlier[-1])}" if earlier else "")
 
@@ -273,7 +360,9 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
         else:
             pending.append(unit)
             earlier = earlier_runs(unit)
-            if earlier:
+            if unit.get("continues"):
+                print(f"{unit['index']}: {_continues(unit)}", flush=True)
+            elif earlier:
                 print(f"{unit['index']}: {_not_resumed(earlier[-1])}", flush=True)
     running = []
     env = dict(os.environ)
