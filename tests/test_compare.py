@@ -251,10 +251,12 @@ def test_a_raised_epoch_cap_continues_the_capped_run_instead_of_starting_anew(ru
                                                                                capsys):
     """A unit the epoch cap ended gets a new key when the cap is raised; it goes on from the
     capped run's last epoch (copied; the capped run's folder and result stay), not from epoch 1.
-    Not when another setting changed, nor when the run ended by early stopping."""
+    Not when another setting changed, nor under a lowered cap, nor when the run ended by early
+    stopping."""
     out = tmp_path / "results"
     base = ["--dataset=demo", "--models=GRU4Rec", f"--out={out}"] + [
         f"--{k}={v}" for k, v in run_config.items() if k != "epochs"]
+    # the demo's properties cap it at 100 epochs; this run's settings cap it at 1
     assert main(base + ["--epochs=1"]) == 0
     result = out / "runs" / "demo" / "GRU4Rec.json"
     capped = json.loads(result.read_text())
@@ -263,6 +265,12 @@ def test_a_raised_epoch_cap_continues_the_capped_run_instead_of_starting_anew(ru
     capsys.readouterr()
     assert main(base + ["--epochs=2", "--learning_rate=0.002", "--plan"]) == 0
     assert "trains from epoch 1; not resuming the earlier run" in capsys.readouterr().out
+    assert main(base + ["--epochs=3", "--stopping_step=1", "--plan"]) == 0  # a cap lowered
+    assert "trains from epoch 1; not resuming the earlier run" in capsys.readouterr().out
+    # no --epochs: the properties' cap (100), raised from 1 as well
+    assert main(base + ["--plan"]) == 0
+    said = capsys.readouterr().out
+    assert "continues the earlier run of it in" in said and "under epochs 1 -> 100" in said, said
     assert main(base + ["--epochs=3", "--plan"]) == 0
     says = (f"GRU4Rec on demo: continues the earlier run of it in {earlier} after epoch 1 valid "
             f"{capped['valid_curve'][0]['valid_score']:.4f} (ended by the epoch cap; its test split "

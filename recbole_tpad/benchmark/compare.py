@@ -237,7 +237,8 @@ def continuable_run(unit, feature_files=()):
     ``max_train_minutes``, ...), whose stored key is what its settings give under today's
     properties files and feature tables (nothing else changed), that no process holds, and that
     did not end by early stopping (a fresh run would have stopped there too), unless
-    ``stopping_step`` changed."""
+    ``stopping_step`` changed; the caps (:data:`CAPS`) only raised, never lowered. A
+    ``max_train_minutes`` budget counts the continuing process's time alone, as on any resume."""
     from recbole_tpad.checkpoints import RESUMABLE_CHANGES
 
     for earlier in reversed(earlier_runs(unit)):
@@ -253,13 +254,45 @@ def continuable_run(unit, feature_files=()):
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         if not changed or not set(changed) <= RESUMABLE_CHANGES or folder_owner(earlier):
             continue
+        changes = {k: [before.get(k), now.get(k)] for k in changed}
+        caps = [k for k in CAPS if k in changed]
+        if caps:  # compared as the runs see them: a cap absent from the settings is the yaml's
+            was, will = (_caps(unit, settings, caps) for settings in (before, now))
+            if not all(_not_lowered(was[k], will[k]) for k in caps):
+                continue
+            changes.update({k: [was[k], will[k]] for k in caps})
         if before_key not in run_keys(unit["model"], unit["dataset"], before,
                                       unit["config_file_list"], feature_files):
             continue
         if _ended_by(spec) == "early stopping" and "stopping_step" not in changed:
             continue
-        return earlier, {k: [before.get(k), now.get(k)] for k in changed}
+        return earlier, changes
     return None
+
+
+#: the settings that end a run; a continued run may only have them raised (a run continued past
+#: a lowered cap would have trained longer than one under that cap)
+CAPS = ("epochs", "stopping_step", "max_train_minutes")
+
+
+def _caps(unit, settings, keys):
+    """The values of ``keys`` a run of ``unit`` under ``settings`` has (its properties files'
+    where the settings leave them out)."""
+    from recbole_tpad.config import Config
+
+    config = Config(model=unit["model"], dataset=unit["dataset"],
+                    config_file_list=unit["config_file_list"] or None, config_dict=dict(settings))
+    return {k: config[k] for k in keys}
+
+
+def _not_lowered(before, now):
+    """Whether a cap went up or away (``None``: no cap)."""
+    if now is None:
+        return True
+    try:
+        return before is not None and float(now) >= float(before)
+    except (TypeError, ValueError):
+        return False
 
 
 def _ended_by(spec):
