@@ -146,7 +146,8 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
                     "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")}
             found = continuable_run(unit, files)
             if found:
-                unit["continues"], unit["continues_changes"] = str(found[0]), found[1]
+                unit["continues"], unit["continues_changes"], unit["continues_ended"] = (
+                    str(found[0]), found[1], found[2])
             units.append(unit)
     return units
 
@@ -227,8 +228,8 @@ def earlier_runs(unit):
 
 
 def continuable_run(unit, feature_files=()):
-    """``(folder, {setting: [before, now]})``: the newest earlier run of this unit that it goes
-    on from instead of starting anew, else ``None``. Why: a unit the epoch cap (or
+    """``(folder, {setting: [before, now]}, how it ended)``: the newest earlier run of this unit
+    that it goes on from instead of starting anew, else ``None``. Why: a unit the epoch cap (or
     ``max_train_minutes``) ended while it still improved gets a new key when the cap is raised,
     and would train again from epoch 1; continuing its last validated epoch gives the run the
     raised cap would have given (a resumed run reproduces the uninterrupted one), for the
@@ -254,19 +255,21 @@ def continuable_run(unit, feature_files=()):
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         if not changed or not set(changed) <= RESUMABLE_CHANGES or folder_owner(earlier):
             continue
-        changes = {k: [before.get(k), now.get(k)] for k in changed}
-        caps = [k for k in CAPS if k in changed]
-        if caps:  # compared as the runs see them: a cap absent from the settings is the yaml's
-            was, will = (_caps(unit, settings, caps) for settings in (before, now))
-            if not all(_not_lowered(was[k], will[k]) for k in caps):
-                continue
-            changes.update({k: [was[k], will[k]] for k in caps})
         if before_key not in run_keys(unit["model"], unit["dataset"], before,
                                       unit["config_file_list"], feature_files):
             continue
-        if _ended_by(spec) == "early stopping" and "stopping_step" not in changed:
+        ended = _ended_by(spec)
+        if ended == "early stopping" and "stopping_step" not in changed:
             continue
-        return earlier, changes
+        changes = {k: [before.get(k), now.get(k)] for k in changed}
+        caps = [k for k in CAPS if k in changed]
+        if caps:  # compared as the runs see them: a cap absent from the settings is the yaml's
+            files = _properties_caps(unit, caps)
+            was, will = ({k: side[k] if k in side else files[k] for k in caps} for side in (before, now))
+            if not all(_not_lowered(was[k], will[k]) for k in caps):
+                continue
+            changes.update({k: [was[k], will[k]] for k in caps})
+        return earlier, changes, ended
     return None
 
 
@@ -275,13 +278,14 @@ def continuable_run(unit, feature_files=()):
 CAPS = ("epochs", "stopping_step", "max_train_minutes")
 
 
-def _caps(unit, settings, keys):
-    """The values of ``keys`` a run of ``unit`` under ``settings`` has (its properties files'
-    where the settings leave them out)."""
+def _properties_caps(unit, keys):
+    """The values of ``keys`` that ``unit``'s properties and config files give (what a run whose
+    settings leave them out has); the same for both runs, whose keys say the files are unchanged."""
     from recbole_tpad.config import Config
 
+    settings = {k: v for k, v in unit["settings"].items() if k not in keys}
     config = Config(model=unit["model"], dataset=unit["dataset"],
-                    config_file_list=unit["config_file_list"] or None, config_dict=dict(settings))
+                    config_file_list=unit["config_file_list"] or None, config_dict=settings)
     return {k: config[k] for k in keys}
 
 
@@ -326,7 +330,7 @@ def copy_checkpoints(earlier, folder):
 def _continues(unit):
     """What a unit says of the earlier run it continues."""
     changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in unit["continues_changes"].items())
-    ended = _ended_by(json.loads((Path(unit["continues"]) / "unit.json").read_text()))
+    ended = unit.get("continues_ended")
     return (f"continues the earlier run of it in {unit['continues']} after "
             f"{_last_progress(Path(unit['continues']) / 'unit.log')}"
             + (f" (ended by the {ended}; its test split was read then)" if ended else "")
@@ -392,10 +396,9 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             results[unit["name"]] = stored
         else:
             pending.append(unit)
-            earlier = earlier_runs(unit)
             if unit.get("continues"):
                 print(f"{unit['index']}: {_continues(unit)}", flush=True)
-            elif earlier:
+            elif earlier := earlier_runs(unit):
                 print(f"{unit['index']}: {_not_resumed(earlier[-1])}", flush=True)
     running = []
     env = dict(os.environ)
