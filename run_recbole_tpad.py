@@ -158,9 +158,10 @@ def recommend_stage(args, extra):
         print(f"error: {error}", file=sys.stderr)
         return 2
     topk = options.pop("topk", 10)
+    data_path = options.pop("data_path", None)
     if options or not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
-        print(f"error: --stage=recommend takes --topk=K (a whole number of at least 1), not "
-              f"{options or {'topk': topk}}", file=sys.stderr)
+        print(f"error: --stage=recommend takes --topk=K (a whole number of at least 1) and "
+              f"--data_path=DIR, not {options or {'topk': topk}}", file=sys.stderr)
         return 2
     try:
         sessions = ([[t for t in args.session.split(",") if t.strip()]] if args.session is not None
@@ -170,7 +171,7 @@ def recommend_stage(args, extra):
             times = [[t.strip() for t in args.times.split(",") if t.strip()]]
         elif args.times_file:
             times = read_times(args.times_file, sessions, args.sessions)
-        recommender = Recommender.from_checkpoint(args.checkpoint)
+        recommender = Recommender.from_checkpoint(args.checkpoint, data_path)
         print(f"loaded {args.checkpoint} ({recommender.config['model']} on "
               f"{recommender.config['dataset']}) in {recommender.load_seconds:.1f}s", file=sys.stderr)
         if args.new_items:

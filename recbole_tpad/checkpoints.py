@@ -112,9 +112,10 @@ def check_same_data(state, trainer, path):
     if saved and saved != dataset_checksum_of(trainer):
         config = trainer.config
         raise CheckpointError(
-            f"{path}: trained on other contents of dataset {config['dataset']!r} (its files in "
-            f"{config['data_path']} changed since); its item ids would point at other items: "
-            "re-train on the current data")
+            f"{path}: trained on other contents of dataset {config['dataset']!r} (the files in "
+            f"{config['data_path']} are not the ones it saw: changed since, or another copy); "
+            "its item ids would point at other items: give it the data it was trained on, or "
+            "re-train on these")
 
 
 def loadable_other_parameter(model):

@@ -311,8 +311,10 @@ def load_experiment(model_file, config_dict=None, state=None):
     its weights in the trainer's model (in eval mode). The checkpoint is read with
     ``weights_only=True`` (:mod:`recbole_tpad.checkpoints`); the run is rebuilt from the settings
     it records (``config_dict``: values to change that do not touch the weights, such as
-    ``show_progress``). ``state``: the checkpoint as ``load_checkpoint`` read it, where the
-    caller has read it already (it is not read twice)."""
+    ``show_progress``; ``data_path``: the folder holding the dataset's folder, where it moved,
+    else the run refuses to start without it: :func:`check_dataset_present`). ``state``: the
+    checkpoint as ``load_checkpoint`` read it, where the caller has read it already (it is not
+    read twice)."""
     from recbole_tpad.checkpoints import load_checkpoint
 
     from recbole_tpad.config import saved_model_settings
@@ -324,6 +326,8 @@ def load_experiment(model_file, config_dict=None, state=None):
               "checkpoint_dir": saved["checkpoint_dir"], **(config_dict or {})}
     for key in ("model", "dataset"):  # given by the checkpoint's own settings below
         values.pop(key, None)
+    if "data_path" not in (config_dict or {}):
+        check_dataset_present(model_file, saved["dataset"], values["data_path"])
     config, data, trainer = build_experiment(saved["model"], saved["dataset"], config_dict=values,
                                              fresh=False)
     trainer.load_weights(state, model_file)
@@ -331,10 +335,31 @@ def load_experiment(model_file, config_dict=None, state=None):
     return config, data, trainer
 
 
-def load_data_and_model(model_file):
+def check_dataset_present(model_file, dataset, data_path):
+    """Refuse to rebuild a checkpoint's run when its dataset is no longer where it was trained
+    (the checkpoint records the folder; a relative one is read from the working directory).
+    Without this the data would be made anew there (the demo generated, a shared copy linked)
+    and the checkpoint then refused as trained on other data, which names the wrong cause.
+    Given another folder (``data_path``), its files are checked against the checkpoint's
+    checksum as any: a copy of the same files loads, other data is refused."""
+    from recbole_tpad.checkpoints import CheckpointError
+    from recbole_tpad.data.locate import is_ready
+
+    if not is_ready(Path(data_path) / dataset, dataset):
+        raise CheckpointError(
+            f"{model_file}: its dataset {dataset!r} is not where it was trained "
+            f"({Path(data_path) / dataset} holds no atomic files; a relative path is read from "
+            f"the working directory, {Path.cwd()}): give the folder that holds {dataset}/ "
+            "(--data_path=DIR with --stage=recommend, data_path= in Python); its files must be "
+            "the ones the model was trained on, which their checksum tells")
+
+
+def load_data_and_model(model_file, data_path=None):
     """``(config, model, dataset, train_data, valid_data, test_data)`` of a checkpoint, as
-    RecBole's function returns them (see :func:`load_experiment`)."""
-    config, (train_data, valid_data, test_data), trainer = load_experiment(model_file)
+    RecBole's function returns them (see :func:`load_experiment`); ``data_path``: the folder
+    that holds the dataset's folder, where it is no longer where the checkpoint was trained."""
+    config, (train_data, valid_data, test_data), trainer = load_experiment(
+        model_file, {"data_path": str(data_path)} if data_path is not None else None)
     return config, trainer.model, train_data._dataset, train_data, valid_data, test_data
 
 

@@ -92,12 +92,15 @@ class Recommender:
                 "producer since): put back the file it was trained with, or train again on this one")
 
     @classmethod
-    def from_checkpoint(cls, path):
-        """Load a checkpoint and its dataset once (the slow part); then recommend many times."""
+    def from_checkpoint(cls, path, data_path=None):
+        """Load a checkpoint and its dataset once (the slow part); then recommend many times.
+        ``data_path``: the folder that holds the dataset's folder, where the data is no longer
+        where the model was trained (another machine, a moved project); the files must be the
+        same (their checksum is compared)."""
         from recbole_tpad.quick_start import load_data_and_model
 
         tic = time.perf_counter()
-        config, model, dataset, train_data, _, _ = load_data_and_model(path)
+        config, model, dataset, train_data, _, _ = load_data_and_model(path, data_path)
         from recbole_tpad.evaluation import training_prefixes
 
         return cls(config, model, dataset, training_prefixes(train_data), time.perf_counter() - tic)

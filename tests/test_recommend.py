@@ -94,6 +94,39 @@ def test_a_checkpoint_is_refused_once_its_data_changed(demo_root, demo_features,
         Recommender.from_checkpoint(path)
 
 
+def test_a_checkpoint_whose_data_moved_is_given_its_new_folder(demo_root, demo_features, tmp_path,
+                                                               monkeypatch, capsys):
+    """The dataset moved (another machine, a moved project): the checkpoint is refused with the
+    fix, and nothing is made at the old place (the demo would otherwise be generated there);
+    given the new folder it ranks as before; given a folder of other data it is refused."""
+    import shutil
+
+    from recbole_tpad.checkpoints import CheckpointError
+    from tests.conftest import FAST
+
+    shutil.copytree(demo_root / "demo", tmp_path / "old" / "demo")
+    monkeypatch.chdir(tmp_path)
+    path = run("GRU4Rec", "demo", config_dict=dict(FAST, data_path=str(tmp_path / "old"), epochs=1,
+                                                    checkpoint_dir=str(tmp_path / "saved")))["saved_model_file"]
+    before = [r.item for r in Recommender.from_checkpoint(path).recommend(["i00001", "i00002"], k=5)]
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    with pytest.raises(CheckpointError, match=r"its dataset 'demo' is not where it was trained .*old/demo"):
+        Recommender.from_checkpoint(path)
+    assert not (tmp_path / "old").exists()
+    moved = Recommender.from_checkpoint(path, data_path=tmp_path / "new")
+    assert [r.item for r in moved.recommend(["i00001", "i00002"], k=5)] == before
+    assert run_recbole_tpad.main(["--stage=recommend", f"--checkpoint={path}", "--session=i00001",
+                                  f"--data_path={tmp_path / 'new'}", "--topk=3"]) == 0
+    assert run_recbole_tpad.main(["--stage=recommend", f"--checkpoint={path}", "--session=i00001"]) == 2
+    assert "--data_path=DIR" in capsys.readouterr().err
+    other = tmp_path / "other" / "demo"
+    shutil.copytree(tmp_path / "new" / "demo", other)
+    test_file = other / "demo.test.inter"
+    test_file.write_text(test_file.read_text() + test_file.read_text().splitlines()[1] + "\n")
+    with pytest.raises(CheckpointError, match="not the ones it saw"):
+        Recommender.from_checkpoint(path, data_path=other.parent)
+
+
 def test_a_trained_id_model_exports_its_item_vectors_as_a_teacher(checkpoints, demo_root, capsys):
     """``python -m recbole_tpad.distill.teacher``: the checkpoint's item vectors, each under its
     item id, for the items it trained on; a model without ID vectors and a bad file are refused."""
