@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from recbole.data import data_preparation
-from recbole.utils import init_logger, init_seed, set_color
+from recbole.utils import dict2str, init_logger, init_seed, set_color
 
 from recbole_tpad.checkpoints import best_checkpoint_path
 from recbole_tpad.config import (Config, ConfigError, available_datasets_with_properties,
@@ -268,8 +268,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     by_target = trainer.evaluate_by_target(train_data, test_data)
     epoch_times = trainer.epoch_times
 
-    getLogger().info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    getLogger().info(set_color("test result", "yellow") + f": {test_result}")
+    # as RecBole logs its validation results ("recall@10 : 0.0958"), not the dict's repr,
+    # which numpy 2 fills with np.float64(...)
+    getLogger().info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result)}")
+    getLogger().info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
