@@ -149,7 +149,7 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     modes = config["eval_args"]["mode"]
     modes = modes.values() if isinstance(modes, dict) else [modes]
     if "full" in modes and max(config["topk"]) >= data.item_num:
-        raise ValueError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
+        raise ConfigError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
                          f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
     train_data, valid_data, test_data = data_preparation(config, data)
     if config["exclude_history"] or config["drop_cold_targets"]:
@@ -159,7 +159,12 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
         train_data = one_row_per_sequence(config, train_data)
 
     init_seed(config["seed"], config["reproducibility"])
-    model = model_class(config, train_data._dataset).to(config["device"])
+    try:
+        model = model_class(config, train_data._dataset).to(config["device"])
+    except ValueError as error:
+        # a model refuses a setting its constructor can only judge against the data (TPAD's
+        # feature_whitening against the feature size, say): said as a setting, not a traceback
+        raise ConfigError(f"{config['model']} cannot be built with these settings: {error}") from error
     if fresh:
         start_id_vectors(config, model, train_data._dataset)
     logger.info(model)

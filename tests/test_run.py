@@ -161,6 +161,18 @@ def test_invalid_dataset_stops_before_training(run_config, tmp_path, capsys):
     assert "bad.inter:2: field 'timestamp': 'monday' is not a number" in err
 
 
+def test_settings_refused_against_the_data_are_errors_not_tracebacks(run_config, capsys):
+    """What only the data can refuse (a whitening wider than the feature table, a top-k larger
+    than the catalogue) ends the run script with the message, not a traceback."""
+    base = ["--dataset=demo"] + [f"--{k}={v}" for k, v in run_config.items()]
+    assert run_recbole_tpad.main(["--model=TPAD", "--feature_whitening=100000"] + base) == 2
+    err = capsys.readouterr().err
+    assert "error: TPAD cannot be built with these settings: feature_whitening=100000" in err
+    assert "Traceback" not in err
+    assert run_recbole_tpad.main(["--model=SASRec", "--topk=[5,100000]", "--valid_metric=ndcg@5"] + base) == 2
+    assert "fewer than topk 100000: pass a smaller --topk" in capsys.readouterr().err
+
+
 def test_bad_command_line_value(capsys):
     assert run_recbole_tpad.main(["--model=TPAD", "epochs=3"]) == 2
     assert "--key=value" in capsys.readouterr().err
