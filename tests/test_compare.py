@@ -264,7 +264,11 @@ def test_a_raised_epoch_cap_continues_the_capped_run_instead_of_starting_anew(ru
     (earlier,) = (tmp_path / "saved" / "compare" / "demo").glob("GRU4Rec-*")
     capsys.readouterr()
     assert main(base + ["--epochs=2", "--learning_rate=0.002", "--plan"]) == 0
-    assert "trains from epoch 1; not resuming the earlier run" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "trains from epoch 1; not resuming the earlier run" in said
+    # that run has ended: its result is named, and no command offers to "finish" it
+    assert "that run has ended (epoch cap, after epoch 1 valid " in said and str(result) in said
+    assert "To finish that one" not in said, said
     assert main(base + ["--epochs=3", "--stopping_step=1", "--plan"]) == 0  # a cap lowered
     assert "trains from epoch 1; not resuming the earlier run" in capsys.readouterr().out
     # no --epochs: the properties' cap (100), raised from 1 as well

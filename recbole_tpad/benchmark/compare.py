@@ -338,7 +338,17 @@ def _continues(unit):
 
 
 def _not_resumed(earlier):
-    """What a unit says of the earlier run of it that it does not resume."""
+    """What a unit says of the earlier run of it that it does not resume: how to finish it, or,
+    when it ended already, how and where its result is (there is nothing to finish)."""
+    try:
+        spec = json.loads((earlier / "unit.json").read_text())
+    except (OSError, ValueError):
+        spec = {}
+    ended = _ended_by(spec) if isinstance(spec, dict) else None
+    if ended:
+        return (f"not resuming the earlier run of it in {earlier}: its settings or properties "
+                f"files differ, so a new one starts; that run has ended ({ended}, after "
+                f"{_last_progress(earlier / 'unit.log')}), its result in {spec['result']}")
     return (f"not resuming the earlier run of it in {earlier} ({_last_progress(earlier / 'unit.log')}): "
             "its settings or properties files differ, so a new one starts. To finish that one as "
             f"it was started: python -m recbole_tpad.benchmark.compare --unit={earlier / 'unit.json'}")
