@@ -150,7 +150,7 @@ def build_experiment(model, dataset, config_file_list=None, config_dict=None, lo
     modes = modes.values() if isinstance(modes, dict) else [modes]
     if "full" in modes and max(config["topk"]) >= data.item_num:
         raise ConfigError(f"dataset {config['dataset']} has {data.item_num - 1} items, fewer than "
-                         f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
+                          f"topk {max(config['topk'])}: pass a smaller --topk (e.g. --topk=[1,5])")
     train_data, valid_data, test_data = data_preparation(config, data)
     if config["exclude_history"] or config["drop_cold_targets"]:
         valid_data = evaluation_cases(config, valid_data, "valid", train_data._dataset)
