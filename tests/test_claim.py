@@ -266,6 +266,23 @@ def test_a_row_chosen_on_validation_takes_the_higher_validation_mean_whatever_th
     code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
                        "--choose=A=Aplain,Aptrain"])
     assert code == 2 and "--choose A: its rows have different seeds" in capsys.readouterr().err
+    # chosen on seed 1's validation alone (Aplain 0.041 < Aptrain 0.044), then reported over
+    # all the chosen row's seeds, the one only it has included; seed 2's validation plays no part
+    write_run(tmp_path, "Aplain", 2, 0.050, valid=0.090)
+    code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
+                       "--choose=A=Aplain,Aptrain", "--choose_on_seeds=1"])
+    assert code == 0, capsys.readouterr().err
+    report = (out / "claim-t.md").read_text()
+    assert ("- **A** is Aptrain: validation NDCG@10 Aptrain 0.0440, Aplain 0.0410 (mean over "
+            "seeds 1); reported over its seeds 1, 2, 3") in report
+    assert "| A | 1, 2, 3 | 0.0450 ± 0.0000 |" in report
+    assert json.loads((out / "claim-t.json").read_text())["chosen_on_seeds"] == [1]
+    code = claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
+                       "--choose=A=Aplain,Aptrain", "--choose_on_seeds=3"])
+    assert code == 2 and "Aplain lacks (it has [1, 2])" in capsys.readouterr().err
+    assert claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows,
+                       "--choose=A=Aplain,Aptrain", "--choose_on_seeds=x"]) == 2
+    assert "give seeds as whole numbers" in capsys.readouterr().err
     for bad, said in (("--choose=A=Aplain", "two or more --row labels"),
                       ("--choose=A=Aplain,Nope", "'Nope' is not a --row label")):
         assert claim.main(["--name=t", f"--out={out}", "--baseline=B", "--claim=A", *rows, bad]) == 2

@@ -23,7 +23,9 @@ and each seed's cold / warm ratio against 0.5 (priors chosen under the cold rule
 
 A configuration chosen on validation, not on test: ``--choose LABEL=ROW1,ROW2`` adds the row
 (and its "+ content prior" row) whose mean validation score over the seeds is higher, say with
-and without ``content_prior_training``; the baseline gets the same choice::
+and without ``content_prior_training``; the baseline gets the same choice (``--choose_on_seeds
+2020``: chosen on that seed's validation alone, the chosen row then reported over all its
+seeds, when only the chosen configurations were run on more)::
 
     python -m recbole_tpad.benchmark.claim --name=amazon-sports-session-chosen ... \\
         --choose SASRec-chosen=SASRec,SASRec-ptrain --choose TPAD-chosen=TPAD-zU,TPAD-zU-ptrain \\
@@ -219,11 +221,16 @@ def parse_choice(text):
     return label.strip(), names
 
 
-def choose_rows(rows, choices, part="all", metric="ndcg@10"):
+def choose_rows(rows, choices, part="all", metric="ndcg@10", on_seeds=None):
     """Add each choice's row: of its candidate rows (the same seeds), the one with the higher mean
     validation score, once for the own scores and once for the "+ content prior" rows (where
     every candidate has one). Returns the lines that say what was chosen over what; the test
-    figures play no part."""
+    figures play no part.
+
+    ``on_seeds`` (``--choose_on_seeds``): the choice is made on the validation scores of these
+    seeds alone, which every candidate must have, and the chosen row then counts with all its
+    seeds: a configuration chosen on one seed and the chosen one alone run on more, the way
+    compute-scarce comparisons are run (a candidate's other seeds play no part in the choice)."""
     lines = []
     for label, names in choices:
         for name in names:
@@ -233,16 +240,27 @@ def choose_rows(rows, choices, part="all", metric="ndcg@10"):
         if label in rows:
             raise ClaimError(f"--choose {label}: the label is already a row; give the choice its own")
         seeds = {name: sorted(r["seed"] for r in rows[name]) for name in names}
-        if len({tuple(s) for s in seeds.values()}) > 1:
+        if on_seeds:
+            lacking = {n: s for n, s in seeds.items() if not set(on_seeds) <= set(s)}
+            if lacking:
+                raise ClaimError(f"--choose {label}: --choose_on_seeds "
+                                 f"{', '.join(map(str, on_seeds))}, which "
+                                 + "; ".join(f"{n} lacks (it has {s})" for n, s in lacking.items())
+                                 + ": every candidate needs a run of each seed the choice is made on")
+        elif len({tuple(s) for s in seeds.values()}) > 1:
             raise ClaimError(f"--choose {label}: its rows have different seeds ("
                              + "; ".join(f"{n}: {s}" for n, s in seeds.items())
-                             + "): a choice compares configurations on the same seeds")
+                             + "): a choice compares configurations on the same seeds, or name "
+                             "the seeds it is made on (--choose_on_seeds)")
         for suffix in ("", PRIOR):
             if not all(name + suffix in rows for name in names):
                 continue
             scores = {}
             for name in names:
-                found = values(rows[name + suffix], part, metric, split="valid")
+                runs = rows[name + suffix]
+                if on_seeds:
+                    runs = [r for r in runs if r["seed"] in on_seeds]
+                found = values(runs, part, metric, split="valid")
                 if None in found:
                     raise ClaimError(f"--choose {label}: a run of {name + suffix} has no validation "
                                      f"{column_title(part, metric)} (its run file's best_valid_result "
@@ -250,10 +268,13 @@ def choose_rows(rows, choices, part="all", metric="ndcg@10"):
                 scores[name] = mean_std(found)[0]
             best = max(names, key=lambda n: scores[n])
             rows[label + suffix] = [dict(r, chosen_from=best) for r in rows[best + suffix]]
+            chosen_on = sorted(on_seeds) if on_seeds else seeds[best]
             lines.append(f"- **{label + suffix}** is {best + suffix}: validation "
                          f"{column_title(part, metric)} " + ", ".join(
                              f"{n + suffix} {scores[n]:.4f}" for n in sorted(names, key=lambda n: -scores[n]))
-                         + f" (mean over seeds {', '.join(map(str, seeds[best]))})")
+                         + f" (mean over seeds {', '.join(map(str, chosen_on))})"
+                         + (f"; reported over its seeds {', '.join(map(str, seeds[best]))}"
+                            if on_seeds else ""))
     return lines
 
 
@@ -429,6 +450,9 @@ def main(argv=None):
     parser.add_argument("--choose", action="append", default=[], metavar="LABEL=ROW1,ROW2",
                         help="a row chosen on validation among --row labels (the higher mean "
                         "validation score of --metric over the seeds); repeat for each")
+    parser.add_argument("--choose_on_seeds", default="", metavar="SEED[,SEED]",
+                        help="make every --choose on these seeds' validation scores alone (each "
+                        "candidate must have them); the chosen row then counts with all its seeds")
     parser.add_argument("--baseline", required=True, help="the row to beat (a --row or --choose label)")
     parser.add_argument("--claim", required=True, help="the row that claims (a --row or --choose label)")
     parser.add_argument("--ratio", type=float, default=None, help="claim >= RATIO x baseline")
@@ -455,7 +479,12 @@ def main(argv=None):
                                  f"({', '.join(labels)})")
         prior_files = sorted({f for p in args.priors.split(",") if p.strip() for f in glob.glob(p.strip())})
         rows, missing = build_rows(specs, prior_files)
-        chosen_lines = choose_rows(rows, choices, part, metric)
+        try:
+            on_seeds = [int(t) for t in args.choose_on_seeds.split(",") if t.strip()]
+        except ValueError:
+            raise ClaimError(f"--choose_on_seeds={args.choose_on_seeds!r}: give seeds as whole "
+                             "numbers, comma-separated (e.g. 2020)") from None
+        chosen_lines = choose_rows(rows, choices, part, metric, on_seeds)
     except ClaimError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -513,7 +542,8 @@ def main(argv=None):
         "columns": [f"{p}:{m}" for p, m in columns], "rows": {label: [{k: r[k] for k in ("file", "seed", "slices", "machine")}
                                               for r in runs] for label, runs in rows.items()},
         "missing_priors": missing, "chosen": {label: runs[0]["chosen_from"] for label, runs in rows.items()
-                                              if "chosen_from" in runs[0]}})
+                                              if "chosen_from" in runs[0]},
+        "chosen_on_seeds": on_seeds or None})
     print(report.read_text())
     return 0
 
