@@ -357,8 +357,9 @@ def check_dataset_present(model_file, dataset, data_path):
             f"{model_file}: its dataset {dataset!r} is not where it was trained "
             f"({Path(data_path) / dataset} holds no atomic files; a relative path is read from "
             f"the working directory, {Path.cwd()}): give the folder that holds {dataset}/ "
-            "(--data_path=DIR with --stage=recommend, data_path= in Python); its files must be "
-            "the ones the model was trained on, which their checksum tells")
+            "(--data_path=DIR: --stage=recommend, benchmark.content_prior; data_path= in "
+            "Python); its files must be the ones the model was trained on, which their "
+            "checksum tells")
 
 
 def load_data_and_model(model_file, data_path=None):

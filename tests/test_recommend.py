@@ -119,6 +119,11 @@ def test_a_checkpoint_whose_data_moved_is_given_its_new_folder(demo_root, demo_f
                                   f"--data_path={tmp_path / 'new'}", "--topk=3"]) == 0
     assert run_recbole_tpad.main(["--stage=recommend", f"--checkpoint={path}", "--session=i00001"]) == 2
     assert "--data_path=DIR" in capsys.readouterr().err
+    from recbole_tpad.benchmark import content_prior
+
+    prior = ["--weights=1", "--rarities=0", f"--out={tmp_path / 'results'}", f"--checkpoint={path}"]
+    assert content_prior.main(prior) == 2 and "is not where it was trained" in capsys.readouterr().err
+    assert content_prior.main(prior + [f"--data_path={tmp_path / 'new'}"]) == 0
     other = tmp_path / "other" / "demo"
     shutil.copytree(tmp_path / "new" / "demo", other)
     test_file = other / "demo.test.inter"

@@ -90,6 +90,8 @@ def load_with_content_table(args, weights):
 
     # built with a prior so that the dataset loads the content table and the model keeps it
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
+    if getattr(args, "data_path", None):
+        settings["data_path"] = str(args.data_path)
     state = load_checkpoint(args.checkpoint)
     saved = state["config"]
     if saved.get("use_features") is False or not saved.get("feature_source"):
@@ -117,6 +119,9 @@ def load_with_content_table(args, weights):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint of any model a plugin run wrote (saved/X.pth)")
+    parser.add_argument("--data_path", default=None,
+                        help="the folder that holds the dataset's folder, where the data is no longer "
+                        "where the checkpoint was trained (the same files: their checksum is compared)")
     parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
                         help="content_prior weights (0 is always tried)")
     parser.add_argument("--rarities", default=",".join(map(str, DEFAULT_RARITIES)),
