@@ -274,9 +274,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     epoch_times = trainer.epoch_times
 
     # as RecBole logs its validation results ("recall@10 : 0.0958"), not the dict's repr,
-    # which numpy 2 fills with np.float64(...)
-    getLogger().info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result)}")
-    getLogger().info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
+    # which numpy 2 fills with np.float64(...); a run resumed after its last epoch validated
+    # nothing (None)
+    for title, values in (("best valid ", best_valid_result), ("test result", test_result)):
+        getLogger().info(set_color(title, "yellow") + f": {dict2str(values) if values else values}")
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
