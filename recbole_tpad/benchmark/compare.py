@@ -243,10 +243,10 @@ def continuable_run(unit, feature_files=()):
     from recbole_tpad.checkpoints import RESUMABLE_CHANGES
 
     for earlier in reversed(earlier_runs(unit)):
+        spec = _unit_spec(earlier)
         try:
-            spec = json.loads((earlier / "unit.json").read_text())
             before, before_key = dict(spec["settings"]), spec["run_key"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             continue
         if (spec.get("model") != unit["model"] or spec.get("dataset") != unit["dataset"]
                 or list(spec.get("config_file_list") or []) != unit["config_file_list"]):
@@ -299,6 +299,16 @@ def _not_lowered(before, now):
         return False
 
 
+def _unit_spec(folder):
+    """The unit spec (``unit.json``) a checkpoint folder holds; ``{}`` when it is missing or
+    unreadable."""
+    try:
+        spec = json.loads((Path(folder) / "unit.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
 def _ended_by(spec):
     """How the run of a unit spec ended (its result's ``stopped_by``), ``None`` if it has no
     result under its key (interrupted)."""
@@ -340,11 +350,8 @@ def _continues(unit):
 def _not_resumed(earlier):
     """What a unit says of the earlier run of it that it does not resume: how to finish it, or,
     when it ended already, how and where its result is (there is nothing to finish)."""
-    try:
-        spec = json.loads((earlier / "unit.json").read_text())
-    except (OSError, ValueError):
-        spec = {}
-    ended = _ended_by(spec) if isinstance(spec, dict) else None
+    spec = _unit_spec(earlier)
+    ended = _ended_by(spec)
     if ended:
         return (f"not resuming the earlier run of it in {earlier}: its settings or properties "
                 f"files differ, so a new one starts; that run has ended ({ended}, after "

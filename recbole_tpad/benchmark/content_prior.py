@@ -90,7 +90,7 @@ def load_with_content_table(args, weights):
 
     # built with a prior so that the dataset loads the content table and the model keeps it
     settings = {"show_progress": False, "state": "WARNING", "content_prior": max(weights) or 1.0}
-    if getattr(args, "data_path", None):
+    if args.data_path:
         settings["data_path"] = str(args.data_path)
     state = load_checkpoint(args.checkpoint)
     saved = state["config"]
