@@ -79,8 +79,10 @@ class Recommender:
         whitening = getattr(self.model, "whitening", None)
         atol, rtol = 1e-6, 1e-5  # a raw table is the file's copy
         if whitening is not None and current.shape == (trained.shape[0], whitening.mean.shape[0]):
+            from recbole_tpad.model.layers import features_as_read
+
             with torch.no_grad():
-                current = whitening(current.to(whitening.mean)).cpu()
+                current = features_as_read(self.model, current).cpu()
             atol = rtol = 1e-4
         if trained.shape != current.shape or not torch.allclose(trained, current, atol=atol, rtol=rtol):
             from recbole_tpad.data.sources import feature_file

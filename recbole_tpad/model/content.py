@@ -15,7 +15,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch.nn import functional as F
 
-from recbole_tpad.model.layers import KeptWhileUnchanged, whitened_features
+from recbole_tpad.model.layers import KeptWhileUnchanged, features_as_read, whitened_features
 from recbole_tpad.model.tpad import dataset_item_features
 
 SESSION_VECTORS = ("last", "recency")
@@ -47,9 +47,7 @@ class ContentKNN(SequentialRecommender):
     def add_items(self, features, attributes=None):
         """Append items added after training (:mod:`recbole_tpad.new_items`); it reads no
         attributes."""
-        features = features.to(self.item_features)
-        if self.whitening is not None:
-            features = self.whitening(features)
+        features = features_as_read(self, features.to(self.item_features))
         self.item_features = torch.cat([self.item_features, features])
         self.n_items += len(features)
 

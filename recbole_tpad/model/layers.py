@@ -141,7 +141,15 @@ def whitened_features(module, table, dims):
     (``feature_whitening``) with the transform, fit on the real items' rows, stored on
     ``module.whitening`` (``None``: the table as it is)."""
     module.whitening = None if dims is None else FeatureWhitening.fit(table[1:], dims)
-    return table if module.whitening is None else module.whitening(table)
+    return features_as_read(module, table)
+
+
+def features_as_read(module, features):
+    """Raw feature rows (as the feature file holds them) as ``module`` reads them: through the
+    transform :func:`whitened_features` fit on its training catalogue, never a new fit (new
+    items and a checkpoint's file check must land in the space the model was trained in)."""
+    whitening = getattr(module, "whitening", None)
+    return features if whitening is None else whitening(features.to(whitening.mean))
 
 
 class FeatureAdapter(nn.Module):

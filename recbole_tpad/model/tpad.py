@@ -29,8 +29,8 @@ from recbole_tpad.evaluation import items_seen_in_training, training_item_counts
 from recbole_tpad.losses import TrainingObjective, check_objective_settings
 from recbole_tpad.model.layers import (ID_INITS, AttributeEmbedding, FeatureAdapter, Fusion,
                                        KeptWhileUnchanged, build_session_encoder,
-                                       start_ids_from_features, table_dropout,
-                                       whitened_features)
+                                       features_as_read, start_ids_from_features,
+                                       table_dropout, whitened_features)
 from recbole_tpad.model.prior import ContentPrior, check_prior_settings, trained_prior
 from recbole_tpad.model.time_gaps import TimeGapEmbedding
 
@@ -377,9 +377,8 @@ class TPAD(SequentialRecommender):
                 raise ValueError("this TPAD reads item_attributes: pass the new items' attribute "
                                  "ids (ItemAttributes.encode) with their features")
             self.attributes.append([attributes[field] for field in self.attribute_fields])
-        features = raw = features.to(self.item_features)
-        if self.whitening is not None:  # the transform fit on the training catalogue
-            features = self.whitening(features)
+        raw = features.to(self.item_features)
+        features = features_as_read(self, raw)
         self.item_features = torch.cat([self.item_features, features])
         tables = [self.prior_table] if hasattr(self, "prior_table") else []
         if self.trained_prior is not None and self.trained_prior.table not in tables:
