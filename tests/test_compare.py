@@ -161,6 +161,52 @@ def test_a_run_on_pretrained_features_records_their_table_and_the_report_keeps_t
     assert "not seeds of one configuration (feature table sha256" in capsys.readouterr().err
 
 
+def test_pretrain_per_seed_gives_each_seed_its_own_pretraining_and_the_report_pools_them(
+        run_config, demo_root, tmp_path, monkeypatch, capsys):
+    """``--pretrain-per-seed``: seed s pretrains with seed s into its own files (the default
+    pretraining seed, 2020, keeps the plain ones); the report pools those seeds, but not a seed
+    that read another seed's pretraining. The pretrainer is stubbed as above."""
+    import shutil
+
+    from conftest import category_features
+
+    from recbole_tpad.benchmark.report import main as report
+    from recbole_tpad.data.features import write_feature_file
+    from recbole_tpad.distill import runs
+    from recbole_tpad.distill.settings import feature_path
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_root / "demo", data / "demo")
+    pretrained = []
+
+    def write(dataset, config_dict=None, config_file_list=None, views=()):
+        seed, prefix = config_dict.get("seed", 2020), config_dict["feature_prefix"]
+        pretrained.append((seed, prefix))
+        ids, array = category_features(data / "demo", seed=seed)
+        for view in views:
+            write_feature_file(feature_path(data / "demo", "demo", view, prefix), array, ids, "demo",
+                               data / "demo", {"name": "stub", "config": {"seed": seed}})
+    monkeypatch.setattr(runs, "ensure_pretrained", write)
+
+    out = tmp_path / "results"
+    argv = ["--dataset=demo", "--models=TPAD-zU", f"--out={out}"] + [
+        f"--{k}={v}" for k, v in dict(run_config, epochs=1, data_path=str(data)).items()]
+    assert main(argv + ["--seeds=1,2020", "--pretrain-per-seed"]) == 0
+    assert sorted(pretrained) == [(1, "tpad-s1"), (2020, "tpad")]
+    s1, s2020 = (json.loads((out / "runs" / "demo" / f"TPAD-zU-s{s}.json").read_text()) for s in (1, 2020))
+    assert s1["settings"]["feature_source"] == "tpad-s1-zU" and s1["pretrain_seed"] == 1
+    assert s2020["settings"]["feature_source"] == "tpad-zU" and s2020["pretrain_seed"] == 2020
+    assert s1["feature_sha256"] != s2020["feature_sha256"]
+    assert "Each seed of TPAD-zU pretrained its own features" in (out / "demo.md").read_text()
+    assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 0
+    # seed 3 without the option reads seed 2020's pretraining: not a seed of that row
+    pretrained.clear()
+    assert main(argv + ["--seeds=3"]) == 0 and pretrained == [(2020, "tpad")]
+    capsys.readouterr()
+    assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 2
+    assert "not seeds of one configuration (feature table sha256" in capsys.readouterr().err
+
+
 def test_run_key_reads_properties_as_settings_and_finds_runs_keyed_by_bytes(tmp_path, monkeypatch):
     """A comment edited in a properties file neither reruns finished units nor strands an
     interrupted one; a changed value does start anew. Runs keyed by the files' bytes (earlier

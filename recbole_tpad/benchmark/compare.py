@@ -75,19 +75,44 @@ def run_keys(model, dataset, config_dict, config_file_list=None, feature_files=(
     return key.hexdigest(), byte_key.hexdigest()
 
 
+def seeded_pretraining(overrides, seed, dataset, config_dict=None, config_file_list=None):
+    """A variant's overrides when its seed varies the pretraining too (``--pretrain-per-seed``):
+    the pretrainer runs with ``seed`` and writes under its own name
+    (:meth:`~recbole_tpad.data.sources.FeatureSource.for_pretrain_seed`), which the run reads.
+    Without this a TPAD row's seeds share one feature table, and their std leaves out how much
+    the pretraining itself varies (on amazon-sports-session, more than some gaps it decided)."""
+    from recbole_tpad.data.sources import FeatureSource
+    from recbole_tpad.distill.settings import pretrain_config, pretrain_keys
+
+    views = pretrained_views(overrides)
+    if seed is None or not views:
+        return overrides
+    known = pretrain_keys()
+    given = {k: v for k, v in {**(config_dict or {}), **views[0]}.items() if k in known}
+    default_seed = pretrain_config(dataset, config_file_list, given)["seed"]
+    source = FeatureSource.parse(overrides["feature_source"]).for_pretrain_seed(seed, default_seed)
+    return {**overrides, "feature_source": source.name,
+            "pretrain": {**overrides.get("pretrain", {}), "seed": seed}}
+
+
 def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="results", tag="",
-               config_file_list=None, pretrain=True):
+               config_file_list=None, pretrain=True, pretrain_per_seed=False):
     """One unit per (model or variant, seed): what it runs, where its result goes, its key.
-    Pretrains first where a variant reads pretrained features (skipped when current);
-    ``pretrain=False`` marks such units ``pretrain_first`` instead (``--plan``)."""
+    Pretrains first where a variant reads pretrained features (skipped when current), once, or
+    with ``pretrain_per_seed`` once per seed (:func:`seeded_pretraining`); ``pretrain=False``
+    marks such units ``pretrain_first`` instead (``--plan``)."""
     from recbole_tpad.data.features import read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import feature_path
 
     variants = [(label, model, with_pretrained_source(model, overrides, config_dict))
                 for label, (model, overrides) in ((label, resolve_variant(label)) for label in models)]
+    rows = [(label, model, seed,
+             seeded_pretraining(overrides, seed, dataset, config_dict, config_file_list)
+             if pretrain_per_seed else overrides)
+            for label, model, overrides in variants for seed in seeds]
     needed = {}  # pretrain settings -> the views variants read
-    for _, _, overrides in variants:
+    for _, _, _, overrides in rows:
         views = pretrained_views(overrides)
         if views:
             needed.setdefault(json.dumps(views[0], sort_keys=True), set()).add(views[1])
@@ -108,48 +133,68 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
     pretrain_only = pretrain_only_keys()
     recbole_values = {k: v for k, v in (config_dict or {}).items() if k not in pretrain_only}
     units = []
-    for label, model, overrides in variants:
-        for seed in seeds:
-            settings = {**recbole_values, **recbole_overrides(overrides)}
-            if seed is not None:
-                settings["seed"] = seed
-            name = f"{label}{'-' + tag if tag else ''}{f'-s{seed}' if seed is not None else ''}"
-            views = pretrained_views(overrides)
-            files = ()
-            pretrain_settings = views and json.dumps(views[0], sort_keys=True)
-            problem = views and problems.get(pretrain_settings)
-            if problem:
-                units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
-                              "name": name, "error": problem, "result": "", "run_key": ""})
-                continue
-            if views and pretrain_settings in not_pretrained:
-                # its key needs the features' checksum, which pretraining has yet to make
-                units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
-                              "name": name, "pretrain_first": True, "run_key": "",
-                              "result": str(_result_path(out_dir, dataset, name))})
-                continue
-            if views:
-                data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
-                files = (feature_path(data_dir, dataset, views[1], views[0]["feature_prefix"]),)
-            key, byte_key = run_keys(model, dataset, settings, config_file_list, files)
-            checkpoints = Path(settings.get("checkpoint_dir", "saved")).resolve() / "compare" / dataset
-            if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
-                    and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
-                key = byte_key  # a run an earlier release began under its key: resume that one
-            unit = {"label": label, "model": model, "dataset": dataset, "seed": seed,
-                    "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
-                    # which feature table it read: the report pools seeds of one table only
-                    "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
-                    "config_file_list": list(config_file_list or []),
-                    "result": str(_result_path(out_dir, dataset, name)),
-                    # RecBole's checkpoints of this unit, so an interrupted unit resumes
-                    "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")}
-            found = continuable_run(unit, files)
-            if found:
-                unit["continues"], unit["continues_changes"], unit["continues_ended"] = (
-                    str(found[0]), found[1], found[2])
-            units.append(unit)
+    for label, model, seed, overrides in rows:
+        settings = {**recbole_values, **recbole_overrides(overrides)}
+        if seed is not None:
+            settings["seed"] = seed
+        name = f"{label}{'-' + tag if tag else ''}{f'-s{seed}' if seed is not None else ''}"
+        views = pretrained_views(overrides)
+        files = ()
+        pretrain_settings = views and json.dumps(views[0], sort_keys=True)
+        problem = views and problems.get(pretrain_settings)
+        if problem:
+            units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
+                          "name": name, "error": problem, "result": "", "run_key": ""})
+            continue
+        if views and pretrain_settings in not_pretrained:
+            # its key needs the features' checksum, which pretraining has yet to make
+            units.append({"label": label, "model": model, "dataset": dataset, "seed": seed,
+                          "name": name, "pretrain_first": True, "run_key": "",
+                          "result": str(_result_path(out_dir, dataset, name))})
+            continue
+        if views:
+            data_dir = ensure_dataset(dataset, settings.get("data_path", "dataset/"))
+            files = (feature_path(data_dir, dataset, views[1], views[0]["feature_prefix"]),)
+        key, byte_key = run_keys(model, dataset, settings, config_file_list, files)
+        checkpoints = Path(settings.get("checkpoint_dir", "saved")).resolve() / "compare" / dataset
+        if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
+                and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
+            key = byte_key  # a run an earlier release began under its key: resume that one
+        unit = {"label": label, "model": model, "dataset": dataset, "seed": seed,
+                "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
+                # which feature table it read: the report pools seeds of one table only
+                "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
+                # and the seed of the pretraining that wrote it: seeds whose pretraining seed is
+                # their own (--pretrain-per-seed) pool although their tables differ
+                "pretrain_seed": pretrain_seed_of(files[0]) if files else None,
+                "config_file_list": list(config_file_list or []),
+                "result": str(_result_path(out_dir, dataset, name)),
+                # RecBole's checkpoints of this unit, so an interrupted unit resumes
+                "checkpoint_dir": str(checkpoints / f"{name}-{key[:10]}")}
+        found = continuable_run(unit, files)
+        if found:
+            unit["continues"], unit["continues_changes"], unit["continues_ended"] = (
+                str(found[0]), found[1], found[2])
+        units.append(unit)
     return units
+
+
+def pretrain_seed_of(path):
+    """The pretraining seed a feature file was written with (its metadata), or ``None``."""
+    from recbole_tpad.data.features import read_metadata
+
+    return (read_metadata(path).get("producer", {}).get("config") or {}).get("seed")
+
+
+def _record_pretrain_seed(unit, stored):
+    """Add the pretraining seed to a result stored before results recorded it (the same run:
+    its key holds the table's checksum), so the report can pool it with seeds pretrained apart."""
+    if unit.get("pretrain_seed") is not None and stored.get("pretrain_seed") is None:
+        stored["pretrain_seed"] = unit["pretrain_seed"]
+        path = Path(unit["result"])
+        tmp = path.with_suffix(".json.part")
+        tmp.write_text(json.dumps(stored, indent=1, default=str))
+        tmp.replace(path)
 
 
 def finished_result(unit):
@@ -203,7 +248,8 @@ def _run_unit(unit):
                  callback_fn=report, resume_file=resume)
     result.update(model=unit["label"], base_model=unit["model"], settings=unit["settings"],
                   run_key=unit["run_key"], resumed_from=resume, continued_from=continued,
-                  feature_sha256=unit.get("feature_sha256"), peak_rss_mb=result.pop("process_peak_rss_mb"))
+                  feature_sha256=unit.get("feature_sha256"), pretrain_seed=unit.get("pretrain_seed"),
+                  peak_rss_mb=result.pop("process_peak_rss_mb"))
     path = Path(unit["result"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.part")
@@ -395,12 +441,13 @@ def _last_progress(log_file):
 
 
 def compare(models, dataset, config_dict=None, out_dir="results", tag="", config_file_list=None,
-            seeds=(None,), jobs=1, threads=None, heartbeat=60):
+            seeds=(None,), jobs=1, threads=None, heartbeat=60, pretrain_per_seed=False):
     """Run every unit not finished yet, ``jobs`` at a time, each in its own process (a crash
     is reported and the others go on); returns ``(results, failed units)``."""
     import subprocess
 
-    units = plan_units(models, dataset, config_dict, seeds, out_dir, tag, config_file_list)
+    units = plan_units(models, dataset, config_dict, seeds, out_dir, tag, config_file_list,
+                       pretrain_per_seed=pretrain_per_seed)
     results, pending, failed = {}, [], []
     for k, unit in enumerate(units, start=1):
         unit["index"] = f"[{k}/{len(units)}] {unit['name']} on {dataset}"
@@ -410,6 +457,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             failed.append(unit)
         elif stored:
             print(f"{unit['index']}: done earlier ({unit['result']})", flush=True)
+            _record_pretrain_seed(unit, stored)
             results[unit["name"]] = stored
         else:
             pending.append(unit)
@@ -479,6 +527,10 @@ def main(argv=None):
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="", help="suffix of the report and result files")
     parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
+    parser.add_argument("--pretrain-per-seed", action="store_true",
+                        help="each seed of a row on pretrained features pretrains its own (seed "
+                             "s: <prefix>-s<s>-<view> files; the default pretraining seed keeps "
+                             "the plain files), so the row's std includes the pretraining's")
     parser.add_argument("--plan", action="store_true",
                         help="say what each unit would do (done, resume from which epoch, start, "
                              "pretrain first) and run nothing")
@@ -504,12 +556,13 @@ def main(argv=None):
         parser.error(str(error))
     if args.plan:
         units = plan_units(args.models.split(","), args.dataset, settings, seeds, args.out,
-                           args.tag, pretrain=False)
+                           args.tag, pretrain=False, pretrain_per_seed=args.pretrain_per_seed)
         for k, unit in enumerate(units, start=1):
             print(f"[{k}/{len(units)}] {unit['name']} on {args.dataset}: {unit_state(unit)}")
         return 0
     results, failed = compare(args.models.split(","), args.dataset, settings,
-                              args.out, args.tag, seeds=seeds, jobs=args.jobs, threads=args.threads)
+                              args.out, args.tag, seeds=seeds, jobs=args.jobs, threads=args.threads,
+                              pretrain_per_seed=args.pretrain_per_seed)
     if results:
         command = "python -m recbole_tpad.benchmark.compare " + shlex.join(
             argv if argv is not None else sys.argv[1:])

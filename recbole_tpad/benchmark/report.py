@@ -412,6 +412,12 @@ def write_report(results, dataset, out_dir="results", tag="", command="", note="
              f"`max_train_minutes`; see the validation curves below. Measured on: "
              f"{'; '.join(machines)} (torch threads per run: {', '.join(threads)}). {note}".strip(), "",
              protocol_line(results), ""]
+    per_seed = [model for model, runs in groups.items()
+                if len({r.get("feature_sha256") for r in runs}) > 1 and all(map(pretrained_per_seed, runs))]
+    if per_seed:
+        parts += [f"Each seed of {', '.join(per_seed)} pretrained its own features "
+                  "(`--pretrain-per-seed`), so their std includes the pretraining's; the other "
+                  "rows' seeds share one feature table.", ""]
     if missing:
         parts += [f"**Not in the table (failed; see their unit.log):** {', '.join(missing)}", ""]
     versus = versus_best_baseline(groups)
@@ -450,21 +456,42 @@ class MixedRuns(ValueError):
     """Stored runs of one label that are not seeds of one configuration."""
 
 
+def pretrained_per_seed(run):
+    """Whether the run read features its own seed pretrained (``compare --pretrain-per-seed``,
+    or the default pretraining seed's run beside them)."""
+    seed = run.get("settings", {}).get("seed")
+    return seed is not None and run.get("pretrain_seed") == seed
+
+
+def pooled_settings(run):
+    """The run's settings as seeds of one row compare them: a run on its own seed's pretraining
+    names the feature source without that seed (``tpad-s2021-zU`` -> ``tpad-zU``)."""
+    from recbole_tpad.data.sources import FeatureSource
+
+    settings = dict(run.get("settings", {}))
+    if pretrained_per_seed(run) and settings.get("feature_source"):
+        settings["feature_source"] = FeatureSource.parse(
+            settings["feature_source"]).without_pretrain_seed(run["pretrain_seed"]).name
+    return settings
+
+
 def check_poolable(label, runs, paths):
     """Refuse to average runs of ``label`` that differ in more than their seed and the settings
     a resumed run may change (:data:`recbole_tpad.checkpoints.RESUMABLE_CHANGES`), or that read
     different feature tables: e.g. a run made before a default changed, or on features
-    pretrained again, stored under the same name as new seeds."""
+    pretrained again, stored under the same name as new seeds. Tables may differ where every
+    seed read its own seed's pretraining (:func:`pretrained_per_seed`)."""
     from recbole_tpad.checkpoints import RESUMABLE_CHANGES
 
     ignored = RESUMABLE_CHANGES | {"seed"}
     first = runs[0]
     for run, path in zip(runs[1:], paths[1:]):
-        a, b = first.get("settings", {}), run.get("settings", {})
+        a, b = (pooled_settings(r) for r in (first, run))
         keys = sorted(k for k in set(a) | set(b) if k not in ignored and a.get(k) != b.get(k))
         described = [f"{k}: {a.get(k)!r} / {b.get(k)!r}" for k in keys[:6]]
         tables = first.get("feature_sha256"), run.get("feature_sha256")
-        if all(tables) and tables[0] != tables[1]:
+        if all(tables) and tables[0] != tables[1] and not (pretrained_per_seed(first)
+                                                           and pretrained_per_seed(run)):
             described.append(f"feature table sha256 {tables[0][:12]} / {tables[1][:12]}")
         if described:
             raise MixedRuns(

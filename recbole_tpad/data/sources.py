@@ -44,6 +44,22 @@ class FeatureSource:
     def path(self, dataset_dir, dataset):
         return Path(dataset_dir) / f"{dataset}.{self.name}.npy"
 
+    def for_pretrain_seed(self, seed, default_seed):
+        """The source a run reads when its seed varies the pretraining too (``compare
+        --pretrain-per-seed``): ``tpad-zU`` -> ``tpad-s2021-zU``. The default pretraining seed's
+        files keep their name, so they are the files a run without that option reads."""
+        if not self.pretrained or seed == default_seed:
+            return self
+        return FeatureSource(f"{self.producer}-s{seed}", self.view)
+
+    def without_pretrain_seed(self, seed):
+        """The inverse of :meth:`for_pretrain_seed`: ``tpad-s2021-zU`` (seed 2021) -> ``tpad-zU``
+        (so the report knows seeds of one row when each read its own pretraining)."""
+        suffix = f"-s{seed}"
+        if self.pretrained and self.producer.endswith(suffix):
+            return FeatureSource(self.producer[:-len(suffix)], self.view)
+        return self
+
 
 def dataset_folder(config):
     """The dataset's own folder. In a RecBole Config (after ``_set_default_parameters``)
