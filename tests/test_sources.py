@@ -35,3 +35,15 @@ def test_the_pretrainer_writes_where_the_model_reads(tmp_path):
     read = feature_file({"feature_file": None, "feature_source": "tpad-noAMIE-zK",
                          "data_path": str(tmp_path), "dataset": "demo"})
     assert written == read
+
+
+def test_a_pretraining_seed_names_its_own_files_and_is_read_back():
+    """``compare --pretrain-per-seed``: seed 2021 reads ``tpad-s2021-*``; the default pretraining
+    seed and sources not made by the pretrainer keep their names."""
+    source = FeatureSource.parse("tpad-noHMIE-zU")
+    seeded = source.for_pretrain_seed(2021, default_seed=2020)
+    assert seeded.name == "tpad-noHMIE-s2021-zU" and FeatureSource.parse(seeded.name) == seeded
+    assert seeded.without_pretrain_seed(2021) == source
+    assert seeded.without_pretrain_seed(2022) == seeded  # another seed's files are not this row's
+    assert source.for_pretrain_seed(2020, default_seed=2020) == source
+    assert FeatureSource.parse("text-minilm").for_pretrain_seed(2021, 2020).name == "text-minilm"
