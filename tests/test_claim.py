@@ -89,6 +89,24 @@ def test_two_runs_of_one_seed_in_a_row_are_refused_naming_both(tmp_path, capsys)
     assert code == 2 and "A-s7.json" in err and "A-copy.json" in err and "seed 7" in err
 
 
+def test_a_row_of_runs_on_different_feature_tables_is_refused_unless_each_seed_pretrained_its_own(
+        tmp_path, capsys):
+    """The report's pooling rule holds for a claim's rows too: TPAD seeds on two pretrainings
+    are not seeds of one row, unless each seed pretrained its own (``--pretrain-per-seed``)."""
+    for seed, table in ((2020, "aaa"), (2021, "bbb")):
+        write_run(tmp_path, "B", seed, 0.03)
+        path = write_run(tmp_path, "A", seed, 0.04)
+        run = json.loads(path.read_text())
+        path.write_text(json.dumps(dict(run, feature_sha256=table, pretrain_seed=2020)))
+    code, _ = run_claim(tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "--row A:" in err and "A-s2020.json" in err and "feature table sha256" in err
+    for seed in (2020, 2021):  # each seed's pretraining was its own
+        path = tmp_path / f"A-s{seed}.json"
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), pretrain_seed=seed)))
+    assert run_claim(tmp_path)[0] == 0
+
+
 def test_bad_files_and_labels_get_errors_that_name_them(tmp_path, capsys):
     write_run(tmp_path, "A", 1, 0.04)
     write_run(tmp_path, "B", 1, 0.03)

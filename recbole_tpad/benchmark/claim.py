@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 
 from recbole_tpad.benchmark import write_results
-from recbole_tpad.benchmark.report import cell, mean_std, verdict_values
+from recbole_tpad.benchmark.report import MixedRuns, cell, check_poolable, mean_std, verdict_values
 from recbole_tpad.prior_grid import prior_point
 
 #: (slice, metric) pairs of the table, in its column order, unless --columns says otherwise.
@@ -93,7 +93,8 @@ def load_run(path):
             "stopped_by": run.get("stopped_by"),
             "valid": {"all": run.get("best_valid_result") or {}},  # RecBole's, all cases only
             # content_prior: valid: the run's test figures are already ranked with the prior
-            "chose_prior": (run.get("content_prior") or {}).get("chosen")}
+            "chose_prior": (run.get("content_prior") or {}).get("chosen"),
+            "stored": run}
 
 
 def load_prior(path):
@@ -185,6 +186,10 @@ def build_rows(row_specs, prior_files):
                 raise ClaimError(f"{label}: {run['file']} and {seeds[run['seed']]} are both seed "
                                  f"{run['seed']}: a row's runs must be different seeds")
             seeds[run["seed"]] = run["file"]
+        try:  # the report's rule: a row's runs are seeds of one configuration, on one table
+            check_poolable(label, [r["stored"] for r in runs], [r["file"] for r in runs])
+        except MixedRuns as error:
+            raise ClaimError(f"--row {label}: {error}") from None
         own, matched = [], []
         for run in runs:
             prior = priors.get(run["checkpoint"])

@@ -459,7 +459,7 @@ class MixedRuns(ValueError):
 def pretrained_per_seed(run):
     """Whether the run read features its own seed pretrained (``compare --pretrain-per-seed``,
     or the default pretraining seed's run beside them)."""
-    seed = run.get("settings", {}).get("seed")
+    seed = run.get("seed", run.get("settings", {}).get("seed"))
     return seed is not None and run.get("pretrain_seed") == seed
 
 
