@@ -199,6 +199,12 @@ def test_pretrain_per_seed_gives_each_seed_its_own_pretraining_and_the_report_po
     assert s1["feature_sha256"] != s2020["feature_sha256"]
     assert "Each seed of TPAD-zU pretrained its own features" in (out / "demo.md").read_text()
     assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 0
+    # a result stored before results recorded the pretraining seed gets it when found done
+    path = out / "runs" / "demo" / "TPAD-zU-s2020.json"
+    path.write_text(json.dumps({k: v for k, v in s2020.items() if k != "pretrain_seed"}))
+    assert main(argv + ["--seeds=1,2020", "--pretrain-per-seed"]) == 0
+    assert capsys.readouterr().out.count("done earlier") == 2
+    assert json.loads(path.read_text())["pretrain_seed"] == 2020
     # seed 3 without the option reads seed 2020's pretraining: not a seed of that row
     pretrained.clear()
     assert main(argv + ["--seeds=3"]) == 0 and pretrained == [(2020, "tpad")]

@@ -191,10 +191,16 @@ def _record_pretrain_seed(unit, stored):
     its key holds the table's checksum), so the report can pool it with seeds pretrained apart."""
     if unit.get("pretrain_seed") is not None and stored.get("pretrain_seed") is None:
         stored["pretrain_seed"] = unit["pretrain_seed"]
-        path = Path(unit["result"])
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(json.dumps(stored, indent=1, default=str))
-        tmp.replace(path)
+        _write_result(unit["result"], stored)
+
+
+def _write_result(path, result):
+    """A unit's result file, atomically (a killed write leaves the old file or none)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(result, indent=1, default=str))
+    tmp.replace(path)
 
 
 def finished_result(unit):
@@ -250,11 +256,7 @@ def _run_unit(unit):
                   run_key=unit["run_key"], resumed_from=resume, continued_from=continued,
                   feature_sha256=unit.get("feature_sha256"), pretrain_seed=unit.get("pretrain_seed"),
                   peak_rss_mb=result.pop("process_peak_rss_mb"))
-    path = Path(unit["result"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(result, indent=1, default=str))
-    tmp.replace(path)
+    _write_result(unit["result"], result)
     return 0
 
 
