@@ -115,6 +115,7 @@ def test_an_interrupted_pretrain_resumes_and_ends_with_the_same_features(tiny_ll
     summary = json.loads((work / "summary.json").read_text())
     assert summary["resumed_at"].startswith("stage2 step "), summary["resumed_at"]
     assert summary["calls"] == 3 and summary["total_s"] > summary["seconds_this_call"]
+    assert summary["threads_by_call"] == [1, 1, 1]
     one_call = json.loads((straight_work / "summary.json").read_text())
     assert one_call["calls"] == 1 and one_call["resumed_at"] is None
     # the last call's own stage-1 part is microseconds (no step); the earlier calls' four steps
@@ -404,6 +405,25 @@ def test_the_lower_layer_cache_is_kept_apart_by_precision(tmp_path):
     # must not read them; fp32 keeps the folder it had before precision was part of the name
     assert folder["fp32"] != folder["bf16"]
     assert folder["fp32"] == LowerStateCache(tmp_path, Weights(), "Item: {text}", 2, items).folder
+
+
+def test_each_calls_thread_count_is_kept_and_a_mixed_run_says_so():
+    """A run resumed with another thread count writes other features: the summary keeps every
+    call's count (unknown for calls before the clock kept them) and the report names them."""
+    from recbole_tpad.benchmark.pretrain_report import threads_text
+    from recbole_tpad.distill.state import RunClock
+
+    first = RunClock({}, threads=2).totals()
+    assert first["threads_by_call"] == [2] and first["calls"] == 1
+    resumed = RunClock(first, threads=1).totals()
+    assert resumed["threads_by_call"] == [2, 1] and resumed["calls"] == 2
+    old = RunClock({"calls": 2, "total_s": 5.0}, threads=1).totals()  # a checkpoint without the list
+    assert old["threads_by_call"] == [None, None, 1]
+    assert threads_text({"threads": 1, "threads_by_call": [1, 1]}) == "1 torch thread"
+    assert threads_text({"threads": 2}) == "2 torch threads"
+    mixed = threads_text({"threads": 1, "threads_by_call": [2, 1]})
+    assert mixed.startswith("torch threads by call 2, 1 (") and "not a one-count run's" in mixed
+    assert threads_text({"threads": 1, "threads_by_call": [None, 1]}).startswith("torch threads by call ?, 1")
 
 
 def test_quiet_mode_still_shows_progress_with_an_estimate(capsys):

@@ -35,6 +35,17 @@ def _ratio(value, popularity):
     return value / popularity
 
 
+def threads_text(summary):
+    """How many torch threads the run had: one count, or each call's where they differed (the
+    features then are not those of a run on either count alone)."""
+    counts = summary.get("threads_by_call") or [summary["threads"]]
+    if len(set(counts)) == 1:
+        return f"{counts[0]} torch thread{'' if counts[0] == 1 else 's'}"
+    shown = ", ".join("?" if c is None else str(c) for c in counts)
+    return (f"torch threads by call {shown} (a thread count sums in its own order, so these "
+            "features are not a one-count run's)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
@@ -88,8 +99,7 @@ def main(argv=None):
         f"{summary['items']} items, {summary['sessions']} training sessions; backbone "
         f"{config['backbone']}, LoRA on the top {config['lora_top_layers']} layers, "
         f"{config['stage1_steps']} stage-1 and {config['stage2_steps']} stage-2 steps; "
-        f"{summary['threads']} torch thread{'' if summary['threads'] == 1 else 's'} on "
-        f"{summary.get('machine', 'a machine the run did not record')}.", "",
+        f"{threads_text(summary)} on {summary.get('machine', 'a machine the run did not record')}.", "",
         "| part | seconds |", "|---|---|",
         *[f"| {k[:-2].replace('_', ' ')} | {summary[k]:.0f} |" for k in RunClock.PARTS if k in summary],
         f"| **{label}** | **{shown:.0f}** ({shown / 60:.1f} min) |", "",

@@ -337,7 +337,7 @@ class Pretrainer:
             self._build()
             stage, step = self.load_checkpoint()
             resumed_at = None if stage is None else f"{stage} step {step}"
-            self.clock = clock = state.RunClock(self.earlier_seconds, started)
+            self.clock = clock = state.RunClock(self.earlier_seconds, started, c["threads"])
             self.writer = SummaryWriter(str(self.work_dir / "tensorboard"))
             order = ["stage1", "stage2", "done"]
             if stage is None:

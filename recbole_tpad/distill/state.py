@@ -39,11 +39,14 @@ class RunClock:
 
     PARTS = ("stage1_s", "lower_states_s", "z_k1_s", "stage2_s", "features_s")
 
-    def __init__(self, earlier, started=None):
+    def __init__(self, earlier, started=None, threads=None):
         #: the totals the checkpoint held, ``{}`` for a new run, None for a checkpoint written
         #: before runs kept them (its earlier calls' time is unknown)
         self.earlier = earlier
         self.started = time.time() if started is None else started
+        #: this call's torch threads: kept per call, since a run resumed with another count
+        #: writes other features (CPU kernels sum in another order)
+        self.threads = threads
         self.this_call = {}
         self._running = None
 
@@ -65,14 +68,16 @@ class RunClock:
         return seconds
 
     def totals(self):
-        """``{part: seconds, "total_s": ..., "calls": n}`` over every call so far, or None when
-        the earlier calls' time is unknown."""
+        """``{part: seconds, "total_s": ..., "calls": n, "threads_by_call": [...]}`` over every
+        call so far, or None when the earlier calls' time is unknown."""
         if self.earlier is None:
             return None
         now = self._this_call_so_far()
         totals = {k: float(self.earlier.get(k, 0.0)) + now.get(k, 0.0) for k in self.PARTS}
         totals["total_s"] = float(self.earlier.get("total_s", 0.0)) + time.time() - self.started
         totals["calls"] = int(self.earlier.get("calls", 0)) + 1
+        before = self.earlier.get("threads_by_call") or [None] * (totals["calls"] - 1)  # None: not kept
+        totals["threads_by_call"] = list(before) + [self.threads]
         return totals
 
 
