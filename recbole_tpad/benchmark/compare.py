@@ -160,13 +160,14 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
         if (not any((checkpoints / f"{name}-{key[:10]}").glob("*-latest.pth"))
                 and any((checkpoints / f"{name}-{byte_key[:10]}").glob("*-latest.pth"))):
             key = byte_key  # a run an earlier release began under its key: resume that one
+        table = read_metadata(files[0]) if files else {}
         unit = {"label": label, "model": model, "dataset": dataset, "seed": seed,
                 "settings": settings, "run_key": key, "byte_key": byte_key, "name": name,
                 # which feature table it read: the report pools seeds of one table only
-                "feature_sha256": read_metadata(files[0])["array_sha256"] if files else None,
+                "feature_sha256": table.get("array_sha256"),
                 # and the seed of the pretraining that wrote it: seeds whose pretraining seed is
                 # their own (--pretrain-per-seed) pool although their tables differ
-                "pretrain_seed": pretrain_seed_of(files[0]) if files else None,
+                "pretrain_seed": (table.get("producer", {}).get("config") or {}).get("seed"),
                 "config_file_list": list(config_file_list or []),
                 "result": str(_result_path(out_dir, dataset, name)),
                 # RecBole's checkpoints of this unit, so an interrupted unit resumes
@@ -177,13 +178,6 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
                 str(found[0]), found[1], found[2])
         units.append(unit)
     return units
-
-
-def pretrain_seed_of(path):
-    """The pretraining seed a feature file was written with (its metadata), or ``None``."""
-    from recbole_tpad.data.features import read_metadata
-
-    return (read_metadata(path).get("producer", {}).get("config") or {}).get("seed")
 
 
 def _record_pretrain_seed(unit, stored):
