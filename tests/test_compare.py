@@ -177,11 +177,12 @@ def test_pretrain_per_seed_gives_each_seed_its_own_pretraining_and_the_report_po
 
     data = tmp_path / "data"
     shutil.copytree(demo_root / "demo", data / "demo")
-    pretrained = []
+    pretrained, threads = [], []
 
     def write(dataset, config_dict=None, config_file_list=None, views=()):
         seed, prefix = config_dict.get("seed", 2020), config_dict["feature_prefix"]
         pretrained.append((seed, prefix))
+        threads.append(config_dict.get("threads"))
         ids, array = category_features(data / "demo", seed=seed)
         for view in views:
             write_feature_file(feature_path(data / "demo", "demo", view, prefix), array, ids, "demo",
@@ -208,6 +209,10 @@ def test_pretrain_per_seed_gives_each_seed_its_own_pretraining_and_the_report_po
     # seed 3 without the option reads seed 2020's pretraining: not a seed of that row
     pretrained.clear()
     assert main(argv + ["--seeds=3"]) == 0 and pretrained == [(2020, "tpad")]
+    # the pretraining compare starts runs with compare's --threads, as its units do
+    assert threads and set(threads) == {None}
+    threads.clear()
+    assert main(argv + ["--seeds=4", "--threads=1"]) == 0 and threads == [1]
     capsys.readouterr()
     assert report(["--dataset=demo", "--models=TPAD-zU", f"--out={out}"]) == 2
     assert "not seeds of one configuration (feature table sha256" in capsys.readouterr().err

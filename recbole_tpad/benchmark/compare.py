@@ -96,11 +96,13 @@ def seeded_pretraining(overrides, seed, dataset, config_dict=None, config_file_l
 
 
 def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="results", tag="",
-               config_file_list=None, pretrain=True, pretrain_per_seed=False):
+               config_file_list=None, pretrain=True, pretrain_per_seed=False, pretrain_threads=None):
     """One unit per (model or variant, seed): what it runs, where its result goes, its key.
     Pretrains first where a variant reads pretrained features (skipped when current), once, or
     with ``pretrain_per_seed`` once per seed (:func:`seeded_pretraining`); ``pretrain=False``
-    marks such units ``pretrain_first`` instead (``--plan``)."""
+    marks such units ``pretrain_first`` instead (``--plan``). ``pretrain_threads`` (``compare
+    --threads``) is the torch threads such a pretraining uses, as the units do; without it,
+    properties/pretrain's (beside a running unit, the pretraining's two threads stall)."""
     from recbole_tpad.data.features import read_metadata
     from recbole_tpad.data.locate import ensure_dataset
     from recbole_tpad.distill.settings import feature_path
@@ -121,8 +123,9 @@ def plan_units(models, dataset, config_dict=None, seeds=(None,), out_dir="result
         try:
             from recbole_tpad.distill.runs import ensure_pretrained, pretrained_current
 
-            args = (dataset, {**(config_dict or {}), **json.loads(settings)}, config_file_list,
-                    tuple(sorted(views)))
+            threads = {"threads": pretrain_threads} if pretrain_threads else {}  # bookkeeping
+            args = (dataset, {**(config_dict or {}), **json.loads(settings), **threads},
+                    config_file_list, tuple(sorted(views)))
             if pretrain:
                 ensure_pretrained(*args)
             elif not pretrained_current(*args)[0]:
@@ -443,7 +446,7 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     import subprocess
 
     units = plan_units(models, dataset, config_dict, seeds, out_dir, tag, config_file_list,
-                       pretrain_per_seed=pretrain_per_seed)
+                       pretrain_per_seed=pretrain_per_seed, pretrain_threads=threads)
     results, pending, failed = {}, [], []
     for k, unit in enumerate(units, start=1):
         unit["index"] = f"[{k}/{len(units)}] {unit['name']} on {dataset}"
@@ -519,7 +522,8 @@ def main(argv=None):
                         help="models and variants (properties/variants.yaml), comma-separated")
     parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the config's seed)")
     parser.add_argument("--jobs", type=int, default=1, help="units run at once, each in its own process")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per unit")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per unit, and of a pretraining it starts first")
     parser.add_argument("--out", default="results")
     parser.add_argument("--tag", default="", help="suffix of the report and result files")
     parser.add_argument("--note", default="", help="a sentence written under the table (how it was run)")
