@@ -43,9 +43,19 @@ def test_compare_writes_table_chart_and_resumes(run_config, tmp_path, capsys):
     assert main(argv + ["--plan"]) == 0
     planned = capsys.readouterr().out
     assert planned.count(": done: 1 epochs (epoch cap), test ndcg@10 ") == 2, planned
+    # compared into another --out: found done through the copy its checkpoint folder keeps, not
+    # resumed for another epoch and a second test read
+    other = tmp_path / "other"
+    elsewhere = [a if not a.startswith("--out=") else f"--out={other}" for a in argv]
+    assert main(elsewhere + ["--plan"]) == 0
+    assert capsys.readouterr().out.count("result.json; a run copies it to ") == 2
+    assert main(elsewhere) == 0
+    assert capsys.readouterr().out.count(", copied from ") == 2
+    assert json.loads((other / "runs" / "demo" / "TPAD.json").read_text()) == stored
     # an interrupted unit: --plan names the epoch it resumes after
     (out / "runs" / "demo" / "GRU4Rec.json").unlink()
     (folder,) = [d for d in (tmp_path / "saved" / "compare" / "demo").glob("GRU4Rec-*") if d != earlier]
+    (folder / "result.json").unlink()
     (folder / "GRU4Rec-x-latest.pth").write_bytes(b"")
     assert main(argv + ["--plan"]) == 0
     assert "GRU4Rec on demo: resumes after epoch 1 valid " in capsys.readouterr().out

@@ -200,15 +200,32 @@ def _write_result(path, result):
     tmp.replace(path)
 
 
+#: The copy of a finished unit's result that its checkpoint folder keeps.
+FOLDER_RESULT = "result.json"
+
+
+def stored_result(unit):
+    """``(result, path)``: the unit's stored result if it was run with the same key (or an
+    earlier release's key over the same files' bytes), read from its ``--out`` file or else from
+    the copy its checkpoint folder keeps (:data:`FOLDER_RESULT`); ``(None, None)`` if none.
+    Why the copy: the folder is the run's, whatever ``--out`` a comparison writes to; without it
+    a finished unit compared into another ``--out`` resumed from its last checkpoint, trained
+    another epoch and read the test split again."""
+    keys = {unit.get("run_key"), unit.get("byte_key")} - {None, ""}
+    places = [Path(unit["result"])] if unit.get("result") else []
+    if unit.get("checkpoint_dir"):
+        places.append(Path(unit["checkpoint_dir"]) / FOLDER_RESULT)
+    for path in places:
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            if stored.get("run_key") in keys:
+                return stored, path
+    return None, None
+
+
 def finished_result(unit):
-    """The unit's stored result if it was run with the same key (or an earlier release's key
-    over the same files' bytes), else ``None``."""
-    path = Path(unit["result"])
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if stored.get("run_key") in {unit["run_key"], unit.get("byte_key")} - {None}:
-            return stored
-    return None
+    """The unit's stored result under its key (:func:`stored_result`), else ``None``."""
+    return stored_result(unit)[0]
 
 
 def run_unit(spec_file):
@@ -254,6 +271,7 @@ def _run_unit(unit):
                   feature_sha256=unit.get("feature_sha256"), pretrain_seed=unit.get("pretrain_seed"),
                   peak_rss_mb=result.pop("process_peak_rss_mb"))
     _write_result(unit["result"], result)
+    _write_result(Path(unit["checkpoint_dir"]) / FOLDER_RESULT, result)
     return 0
 
 
@@ -358,10 +376,10 @@ def _ended_by(spec):
     """How the run of a unit spec ended (its result's ``stopped_by``), ``None`` if it has no
     result under its key (interrupted)."""
     try:
-        stored = json.loads(Path(spec["result"]).read_text())
-    except (OSError, ValueError, KeyError, TypeError):
+        stored = stored_result(spec)[0]
+    except (OSError, ValueError, TypeError):
         return None
-    return stored.get("stopped_by") if stored.get("run_key") == spec.get("run_key") else None
+    return stored.get("stopped_by") if stored else None
 
 
 def copy_checkpoints(earlier, folder):
@@ -413,11 +431,12 @@ def unit_state(unit):
     if unit.get("pretrain_first"):
         return ("pretrains first (its feature files are missing or stale for these settings), "
                 "then trains from epoch 1")
-    stored = finished_result(unit)
+    stored, where = stored_result(unit)
     if stored:
         test = stored.get("test_result", {}).get("ndcg@10")
+        copy = "" if where == Path(unit["result"]) else f"; a run copies it to {unit['result']}"
         return (f"done: {stored.get('epochs_run')} epochs ({stored.get('stopped_by')}), test "
-                f"ndcg@10 {test} ({unit['result']})")
+                f"ndcg@10 {test} ({where}{copy})")
     own = Path(unit["checkpoint_dir"])
     holder = folder_owner(own)
     if holder:
@@ -450,12 +469,16 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
     results, pending, failed = {}, [], []
     for k, unit in enumerate(units, start=1):
         unit["index"] = f"[{k}/{len(units)}] {unit['name']} on {dataset}"
-        stored = None if unit.get("error") else finished_result(unit)
+        stored, where = (None, None) if unit.get("error") else stored_result(unit)
         if unit.get("error"):
             print(f"{unit['index']}: FAILED: {unit['error']}", flush=True)
             failed.append(unit)
         elif stored:
-            print(f"{unit['index']}: done earlier ({unit['result']})", flush=True)
+            if where != Path(unit["result"]):  # finished for another --out: its folder's copy
+                _write_result(unit["result"], stored)
+            print(f"{unit['index']}: done earlier ({unit['result']}"
+                  + (f", copied from {where}" if where != Path(unit["result"]) else "") + ")",
+                  flush=True)
             _record_pretrain_seed(unit, stored)
             results[unit["name"]] = stored
         else:
