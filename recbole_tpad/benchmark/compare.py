@@ -474,11 +474,11 @@ def compare(models, dataset, config_dict=None, out_dir="results", tag="", config
             print(f"{unit['index']}: FAILED: {unit['error']}", flush=True)
             failed.append(unit)
         elif stored:
-            if where != Path(unit["result"]):  # finished for another --out: its folder's copy
+            copied = where != Path(unit["result"])  # finished for another --out: the folder's copy
+            if copied:
                 _write_result(unit["result"], stored)
             print(f"{unit['index']}: done earlier ({unit['result']}"
-                  + (f", copied from {where}" if where != Path(unit["result"]) else "") + ")",
-                  flush=True)
+                  + (f", copied from {where}" if copied else "") + ")", flush=True)
             _record_pretrain_seed(unit, stored)
             results[unit["name"]] = stored
         else:
