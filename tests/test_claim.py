@@ -66,6 +66,9 @@ def test_a_gap_within_two_std_is_a_tie_and_a_short_ratio_is_not_met(tmp_path):
     report = (out / "claim-t.md").read_text()
     assert code == 0 and "a tie" in report and "not met" in report and "not above 0.0355" in report
     assert "+ content prior |" not in report
+    # beside the verdict, each seed's difference: the signs the means hide
+    assert ("  - paired by seed (1, 2, 3): ahead on 2 of 3, by +0.0030, -0.0040, +0.0040 "
+            "(mean +0.0010 ± 0.0044)") in report
 
 
 def test_one_seed_decides_nothing_and_a_row_missing_a_prior_says_which(tmp_path):
@@ -76,6 +79,7 @@ def test_one_seed_decides_nothing_and_a_row_missing_a_prior_says_which(tmp_path)
     code, out = run_claim(tmp_path)
     report = (out / "claim-t.md").read_text()
     assert code == 0 and "one seed on a side: not decided" in report
+    assert "paired by seed" not in report  # one seed in common pairs nothing
     assert "B + content prior |" not in report
     assert "no content-prior file for" in report and "B-s2.json" in report
 

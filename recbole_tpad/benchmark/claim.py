@@ -305,7 +305,29 @@ def judge(rows, claim, baseline, ratio, floor, part="all", metric="ndcg@10"):
                      f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test "
                      f"{metric if part == 'all' else column_title(part, metric)}: "
                      + "; ".join(met) + ".")
+        paired = paired_by_seed(a, b, part, metric)
+        if paired:
+            lines.append(f"  - {paired}")
     return lines
+
+
+def paired_by_seed(a_runs, b_runs, part="all", metric="ndcg@10"):
+    """In words, the claim's lead seed by seed over the seeds both rows ran (None under two):
+    runs of one seed share its data order and, under ``--pretrain-per-seed``, its features, so
+    the sign of each difference says what the means hide. Shown beside the verdict, which stays
+    the 2-std rule."""
+    b_by_seed = {run["seed"]: value for run, value in zip(b_runs, values(b_runs, part, metric))}
+    pairs = [(run["seed"], value - b_by_seed[run["seed"]])
+             for run, value in zip(a_runs, values(a_runs, part, metric))
+             if run["seed"] in b_by_seed and value is not None and b_by_seed[run["seed"]] is not None]
+    if len(pairs) < 2:
+        return None
+    gaps = [gap for _, gap in pairs]
+    mean, std = mean_std(gaps)
+    return (f"paired by seed ({', '.join(str(seed) for seed, _ in pairs)}): ahead on "
+            f"{sum(gap > 0 for gap in gaps)} of {len(gaps)}, by "
+            + ", ".join(f"{gap:+.4f}" for gap in gaps)
+            + f" (mean {mean:+.4f} ± {std:.4f}); the verdict above is the 2-std rule on the rows.")
 
 
 def cold_over_warm(runs, metric):
