@@ -305,21 +305,20 @@ def judge(rows, claim, baseline, ratio, floor, part="all", metric="ndcg@10"):
                      f"**{baseline + suffix}** ({len(b)} seed(s), {b_mean:.4f}), test "
                      f"{metric if part == 'all' else column_title(part, metric)}: "
                      + "; ".join(met) + ".")
-        paired = paired_by_seed(a, b, part, metric)
+        paired = paired_by_seed(a, a_values, b, b_values)
         if paired:
             lines.append(f"  - {paired}")
     return lines
 
 
-def paired_by_seed(a_runs, b_runs, part="all", metric="ndcg@10"):
-    """In words, the claim's lead seed by seed over the seeds both rows ran (None under two):
-    runs of one seed share its data order and, under ``--pretrain-per-seed``, its features, so
-    the sign of each difference says what the means hide. Shown beside the verdict, which stays
-    the 2-std rule."""
-    b_by_seed = {run["seed"]: value for run, value in zip(b_runs, values(b_runs, part, metric))}
+def paired_by_seed(a_runs, a_values, b_runs, b_values):
+    """In words, the claim's lead seed by seed over the seeds both rows ran (None under two), from
+    the figures :func:`judge` has read (each run's, none missing): runs of one seed share its
+    data order and, under ``--pretrain-per-seed``, its features, so the sign of each difference
+    says what the means hide. Shown beside the verdict, which stays the 2-std rule."""
+    b_by_seed = {run["seed"]: value for run, value in zip(b_runs, b_values)}
     pairs = [(run["seed"], value - b_by_seed[run["seed"]])
-             for run, value in zip(a_runs, values(a_runs, part, metric))
-             if run["seed"] in b_by_seed and value is not None and b_by_seed[run["seed"]] is not None]
+             for run, value in zip(a_runs, a_values) if run["seed"] in b_by_seed]
     if len(pairs) < 2:
         return None
     gaps = [gap for _, gap in pairs]
