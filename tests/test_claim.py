@@ -68,7 +68,17 @@ def test_a_gap_within_two_std_is_a_tie_and_a_short_ratio_is_not_met(tmp_path):
     assert "+ content prior |" not in report
     # beside the verdict, each seed's difference: the signs the means hide
     assert ("  - paired by seed (1, 2, 3): ahead on 2 of 3, by +0.0030, -0.0040, +0.0040 "
-            "(mean +0.0010 ± 0.0044)") in report
+            "(mean +0.0010 ± 0.0044; sign test p = 1.00)") in report
+
+
+def test_the_sign_test_p_is_the_binomial_tail_both_sides():
+    from recbole_tpad.benchmark.claim import sign_test_p
+
+    assert sign_test_p(3, 0) == 0.25 and sign_test_p(0, 3) == 0.25  # 2 x 1/8
+    assert sign_test_p(2, 1) == 1.0
+    assert abs(sign_test_p(6, 0) - 2 / 64) < 1e-12
+    assert abs(sign_test_p(9, 1) - 2 * 11 / 1024) < 1e-12  # 2 x (C(10,9) + C(10,10)) / 2^10
+    assert sign_test_p(0, 0) == 1.0  # every pair tied: no evidence either way
 
 
 def test_one_seed_decides_nothing_and_a_row_missing_a_prior_says_which(tmp_path):

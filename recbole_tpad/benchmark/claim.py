@@ -323,10 +323,25 @@ def paired_by_seed(a_runs, a_values, b_runs, b_values):
         return None
     gaps = [gap for _, gap in pairs]
     mean, std = mean_std(gaps)
+    ahead = sum(gap > 0 for gap in gaps)
     return (f"paired by seed ({', '.join(str(seed) for seed, _ in pairs)}): ahead on "
-            f"{sum(gap > 0 for gap in gaps)} of {len(gaps)}, by "
+            f"{ahead} of {len(gaps)}, by "
             + ", ".join(f"{gap:+.4f}" for gap in gaps)
-            + f" (mean {mean:+.4f} ± {std:.4f}); the verdict above is the 2-std rule on the rows.")
+            + f" (mean {mean:+.4f} ± {std:.4f}; sign test p = "
+            + f"{sign_test_p(ahead, sum(gap < 0 for gap in gaps)):.2f}); "
+            + "the verdict above is the 2-std rule on the rows.")
+
+
+def sign_test_p(ahead, behind):
+    """Two-sided sign-test p-value of ``ahead`` wins against ``behind`` losses (ties dropped):
+    how often coin flips split at least this unevenly. It says how little "ahead on every seed"
+    means at three seeds (p = 0.25), so the paired line is not read as a decided claim."""
+    n = ahead + behind
+    if n == 0:
+        return 1.0
+    extreme = max(ahead, behind)
+    tail = sum(math.comb(n, k) for k in range(extreme, n + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def cold_over_warm(runs, metric):
