@@ -58,6 +58,14 @@ def test_runs_of_one_label_that_are_not_seeds_of_one_configuration_are_not_avera
     store("TPAD-zU-s2019", 2019, content_prior=None)
     assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}", "--seeds=2020,2021"]) == 0
     assert "| TPAD-zU | 2 |" in (tmp_path / "d.md").read_text()
+    # one table under two names (a variant kept to read it after the default file was rebuilt)
+    # is one configuration; two names on two tables are not
+    store("TPAD-zU-s2021", 2021, content_prior="valid", feature_source="tpad-z576-zU")
+    assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}", "--seeds=2020,2021"]) == 0
+    store("TPAD-zU-s2021", 2021, sha="b" * 64, content_prior="valid", feature_source="tpad-z576-zU")
+    assert main(["--dataset=d", "--models=TPAD-zU", f"--out={tmp_path}", "--seeds=2020,2021"]) == 2
+    error = capsys.readouterr().err
+    assert "feature_source: 'tpad-zU' / 'tpad-z576-zU'" in error and "feature table sha256" in error
 
 
 def test_a_tpad_row_tested_with_its_content_prior_is_said_to_be_so():

@@ -475,21 +475,30 @@ def pooled_settings(run):
     return settings
 
 
+#: settings that say which feature table a run read, and nothing about how it used it
+TABLE_NAMES = frozenset({"feature_source", "feature_file"})
+
+
 def check_poolable(label, runs, paths):
     """Refuse to average runs of ``label`` that differ in more than their seed and the settings
     a resumed run may change (:data:`recbole_tpad.checkpoints.RESUMABLE_CHANGES`), or that read
     different feature tables: e.g. a run made before a default changed, or on features
     pretrained again, stored under the same name as new seeds. Tables may differ where every
-    seed read its own seed's pretraining (:func:`pretrained_per_seed`)."""
+    seed read its own seed's pretraining (:func:`pretrained_per_seed`). The settings that only
+    name the table (:data:`TABLE_NAMES`) may differ where both runs recorded the same table
+    (``feature_sha256``): one table under two names, say a variant added to keep reading a table
+    after the default file was rebuilt, is one configuration."""
     from recbole_tpad.checkpoints import RESUMABLE_CHANGES
 
     ignored = RESUMABLE_CHANGES | {"seed"}
     first = runs[0]
     for run, path in zip(runs[1:], paths[1:]):
         a, b = (pooled_settings(r) for r in (first, run))
-        keys = sorted(k for k in set(a) | set(b) if k not in ignored and a.get(k) != b.get(k))
-        described = [f"{k}: {a.get(k)!r} / {b.get(k)!r}" for k in keys[:6]]
         tables = first.get("feature_sha256"), run.get("feature_sha256")
+        same_table = all(tables) and tables[0] == tables[1]
+        keys = sorted(k for k in set(a) | set(b) if k not in ignored and a.get(k) != b.get(k)
+                      and not (same_table and k in TABLE_NAMES))
+        described = [f"{k}: {a.get(k)!r} / {b.get(k)!r}" for k in keys[:6]]
         if all(tables) and tables[0] != tables[1] and not (pretrained_per_seed(first)
                                                            and pretrained_per_seed(run)):
             described.append(f"feature table sha256 {tables[0][:12]} / {tables[1][:12]}")
