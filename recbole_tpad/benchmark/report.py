@@ -499,8 +499,8 @@ def check_poolable(label, runs, paths):
         keys = sorted(k for k in set(a) | set(b) if k not in ignored and a.get(k) != b.get(k)
                       and not (same_table and k in TABLE_NAMES))
         described = [f"{k}: {a.get(k)!r} / {b.get(k)!r}" for k in keys[:6]]
-        if all(tables) and tables[0] != tables[1] and not (pretrained_per_seed(first)
-                                                           and pretrained_per_seed(run)):
+        if all(tables) and not same_table and not (pretrained_per_seed(first)
+                                                   and pretrained_per_seed(run)):
             described.append(f"feature table sha256 {tables[0][:12]} / {tables[1][:12]}")
         if described:
             raise MixedRuns(
