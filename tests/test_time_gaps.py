@@ -59,7 +59,7 @@ def test_time_gaps_let_the_model_predict_what_only_the_gap_tells(tmp_path, monke
     gap_dataset(tmp_path / "dataset")
     settings = dict(small_run_settings(tmp_path), use_features=False, feature_source=None,
                     embedding_size=16, hidden_size=16, inner_size=32, n_layers=1, n_heads=1,
-                    epochs=30, eval_step=30, learning_rate=0.01, topk=[1, 5],
+                    epochs=15, eval_step=15, learning_rate=0.02, topk=[1, 5],
                     valid_metric="recall@1", content_prior=None, new_item_share=None,
                     cold_item_ids="learned", train_negatives="all", item_attributes=None,
                     hidden_dropout_prob=0.1, attn_dropout_prob=0.1)
