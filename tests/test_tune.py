@@ -1,6 +1,7 @@
 """Ray Tune driver: search spaces, a real 2-trial search, a crashing trial, resume, a cluster."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -143,6 +144,12 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _port_open(port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _ray_cli():
     return str(Path(sys.executable).with_name("ray"))
 
@@ -153,7 +160,11 @@ def test_search_on_a_two_node_local_cluster(demo_root, demo_features, tmp_path):
     must run on different nodes, reached only through --ray-address."""
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="rc")
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    # Ray's default for a cluster: token authentication. Every process of this test gets the
+    # same token explicitly, so nothing depends on ~/.ray/auth_token or on whether a local
+    # ray.init() of an earlier test has already switched this process's mode.
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN=secrets.token_hex(16))
     common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
     head = subprocess.Popen([_ray_cli(), "start", "--head", "--node-ip-address=127.0.0.1",
                              f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}",
@@ -163,6 +174,10 @@ def test_search_on_a_two_node_local_cluster(demo_root, demo_features, tmp_path):
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 60
+        # `ray status` waits about 40 s for a GCS that is not up yet: poll its port first
+        while not _port_open(port):
+            assert time.time() < deadline, "the head node did not open its port"
+            time.sleep(0.2)
         while subprocess.run([_ray_cli(), "status", f"--address={address}"], env=env,
                              capture_output=True).returncode != 0:
             assert time.time() < deadline, "the head node did not start"
@@ -213,3 +228,44 @@ def test_a_variant_is_searched_under_its_label_with_its_space(search_args, tmp_p
     # Ray starts since there is nothing to resume
     with pytest.raises(SearchSetupError, match=r"nothing to resume at .*TPAD-ID-demo-random"):
         run_search("TPAD-ID", "demo", resume=True, **search_args)
+
+
+def test_a_refused_cluster_connection_says_how_to_send_the_token(search_args, tmp_path, monkeypatch,
+                                                                 capsys):
+    """Ray reports a cluster that refuses a driver without its token as "Failed to connect";
+    the error says which address, what to check, and where this machine keeps a token."""
+    from recbole_tpad.tune.cluster import ClusterConnectionError, connect_to_cluster
+
+    calls = []
+
+    def refused(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    monkeypatch.setattr(ray, "init", refused)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ClusterConnectionError) as caught:
+        connect_to_cluster("10.0.0.1:6379", log_to_driver=False)
+    text = str(caught.value)
+    assert calls == [{"address": "10.0.0.1:6379", "log_to_driver": False}]
+    assert "ray status --address=10.0.0.1:6379" in text and "RAY_AUTH_MODE=token" in text
+    assert "this machine has one" not in text
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("x" * 32)
+    with pytest.raises(ClusterConnectionError, match=r"this machine has one: .*\.ray/auth_token"):
+        connect_to_cluster("10.0.0.1:6379")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    with pytest.raises(ClusterConnectionError, match="check that this driver's token .* is the cluster's"):
+        connect_to_cluster("10.0.0.1:6379")
+    # run_hyper reports it as its other setup errors: the advice, exit status 2
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    sys.path.insert(0, str(PROJECT_ROOT))
+    import run_hyper
+
+    fixed = [f"--{k}={v}" for k, v in dict(TINY, data_path=search_args["config_dict"]["data_path"]).items()]
+    assert run_hyper.main(["--model=TPAD", "--dataset=demo", "--ray-address=10.0.0.1:6379",
+                           f"--storage={tmp_path / 'rr'}", *fixed]) == 2
+    assert "this machine has one" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from recbole_tpad.runtime import peak_rss_mb
+from recbole_tpad.tune.cluster import connect_to_cluster
 from recbole_tpad.tune.space import default_space_file, param_space, read_space_file
 
 #: Config keys the driver sets per trial (never exported into the best config).
@@ -193,7 +194,7 @@ def run_search(model, dataset, *, space_file=None, searcher="random", num_sample
 
     if not ray.is_initialized():
         if ray_address:
-            ray.init(address=ray_address, log_to_driver=verbose > 0)
+            connect_to_cluster(ray_address, log_to_driver=verbose > 0)
         else:
             temp_dir = Path(ray_temp_dir).resolve() if ray_temp_dir else storage / ".ray"
             # Ray puts unix sockets under <temp>/session_<date>_<pid>/sockets/ (107 bytes at most).
