@@ -251,7 +251,7 @@ def test_a_refused_cluster_connection_says_how_to_send_the_token(search_args, tm
     text = str(caught.value)
     assert calls == [{"address": "10.0.0.1:6379", "log_to_driver": False}]
     assert "ray status --address=10.0.0.1:6379" in text and "RAY_AUTH_MODE=token" in text
-    assert "this machine has one" not in text
+    assert "this machine has one" not in text and "RAY_AUTH_MODE is unset here" in text
     (tmp_path / ".ray").mkdir()
     (tmp_path / ".ray" / "auth_token").write_text("x" * 32)
     with pytest.raises(ClusterConnectionError, match=r"this machine has one: .*\.ray/auth_token"):

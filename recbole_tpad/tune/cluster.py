@@ -48,7 +48,7 @@ def connection_advice(address, error):
             "  If the cluster uses token authentication (Ray's default when `ray start` finds a "
             f"token){have}, this driver must send it: run with RAY_AUTH_MODE=token and the "
             "cluster's token in ~/.ray/auth_token or $RAY_AUTH_TOKEN "
-            f"(RAY_AUTH_MODE is {mode!r} here).")
+            f"(RAY_AUTH_MODE is {repr(mode) if mode is not None else 'unset'} here).")
     else:
         lines.append("  RAY_AUTH_MODE=token is set: check that this driver's token "
                      f"({', '.join(token_sources()) or 'none found'}) is the cluster's.")
