@@ -204,10 +204,16 @@ def test_search_on_a_two_node_local_cluster(demo_root, demo_features, tmp_path):
         assert [r["status"] for r in rows] == ["complete", "complete"]
         assert len({r["node"] for r in rows}) == 2, rows  # one trial on each node
     finally:
+        # a blocking head takes about 30 s to shut down gracefully: give each node a few
+        # seconds, then end its whole process group (raylet, GCS and workers are in it)
         for process in (worker, head):
             if process is not None:
                 os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
 
 
