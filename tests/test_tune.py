@@ -25,6 +25,11 @@ TINY = {"epochs": 2, "train_batch_size": 256, "eval_batch_size": 256, "embedding
         "inner_size": 32, "build_missing_features": False, "feature_source": "text-minilm"}
 
 
+def tiny_cli(data_path):
+    """TINY and the data path as run_hyper.py's fixed ``--key=value`` arguments."""
+    return [f"--{k}={v}" for k, v in dict(TINY, data_path=data_path).items()]
+
+
 def write_space(path, text):
     path.write_text(text)
     return path
@@ -191,11 +196,10 @@ def test_search_on_a_two_node_local_cluster(demo_root, demo_features, tmp_path):
             assert time.time() < deadline, "the worker node did not join"
             time.sleep(1)
         space = write_space(tmp_path / "s.yaml", "learning_rate: {grid: [0.001, 0.01]}\n")
-        fixed = [f"--{k}={v}" for k, v in TINY.items()] + [f"--data_path={demo_root}"]
         done = subprocess.run(
             [sys.executable, str(PROJECT_ROOT / "run_hyper.py"), "--model=TPAD", "--dataset=demo",
              f"--space={space}", "--scheduler=fifo", "--num-samples=1", "--name=cluster",
-             f"--storage={tmp_path / 'rr'}", f"--ray-address={address}", *fixed],
+             f"--storage={tmp_path / 'rr'}", f"--ray-address={address}", *tiny_cli(demo_root)],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         import csv
@@ -263,7 +267,8 @@ def test_a_refused_cluster_connection_says_how_to_send_the_token(search_args, tm
     with pytest.raises(ClusterConnectionError, match=r"this machine has one: .*\.ray/auth_token"):
         connect_to_cluster("10.0.0.1:6379")
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    with pytest.raises(ClusterConnectionError, match="check that this driver's token .* is the cluster's"):
+    with pytest.raises(ClusterConnectionError,
+                       match="check that this driver's token .* is the cluster's"):
         connect_to_cluster("10.0.0.1:6379")
     # run_hyper reports it as its other setup errors: the advice, exit status 2
     monkeypatch.delenv("RAY_AUTH_MODE")
@@ -271,7 +276,7 @@ def test_a_refused_cluster_connection_says_how_to_send_the_token(search_args, tm
     sys.path.insert(0, str(PROJECT_ROOT))
     import run_hyper
 
-    fixed = [f"--{k}={v}" for k, v in dict(TINY, data_path=search_args["config_dict"]["data_path"]).items()]
     assert run_hyper.main(["--model=TPAD", "--dataset=demo", "--ray-address=10.0.0.1:6379",
-                           f"--storage={tmp_path / 'rr'}", *fixed]) == 2
+                           f"--storage={tmp_path / 'rr'}",
+                           *tiny_cli(search_args["config_dict"]["data_path"])]) == 2
     assert "this machine has one" in capsys.readouterr().err

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from recbole_tpad.mllm.prompts import read_length
+from recbole_tpad.tune.cluster import connect_to_cluster
 
 
 @dataclass
@@ -155,13 +156,12 @@ def encode_items_on_ray(backbone_spec, items, prompt=None, cache_dir="saved/item
     todo = sorted({item.content_key(): item for item in items
                    if item.content_key() not in known}.values(), key=read_length)
     if todo:
-        if not ray.is_initialized() and ray_address:
-            from recbole_tpad.tune.cluster import connect_to_cluster
-
-            connect_to_cluster(ray_address, include_dashboard=False, log_to_driver=False)
-        elif not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=False,
-                     num_cpus=max(workers * threads_per_worker, 1))
+        if not ray.is_initialized():
+            if ray_address:
+                connect_to_cluster(ray_address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(include_dashboard=False, log_to_driver=False,
+                         num_cpus=max(workers * threads_per_worker, 1))
         task = ray.remote(num_cpus=threads_per_worker)(_encode_shard)
         shares = [todo[w::workers] for w in range(workers)]
         ray.get([task.remote(backbone_spec, share, prompt, str(Path(cache_dir).resolve()),

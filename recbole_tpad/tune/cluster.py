@@ -17,7 +17,8 @@ class ClusterConnectionError(ValueError):
 
 def token_sources():
     """Where this process would find a Ray authentication token, as words (empty: nowhere)."""
-    sources = [f"${name}" for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH") if os.environ.get(name)]
+    sources = [f"${name}" for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+               if os.environ.get(name)]
     default = Path.home() / ".ray" / "auth_token"
     if default.is_file():
         sources.append(str(default))
