@@ -5,7 +5,7 @@ import torch
 
 from recbole_tpad.model.layers import (ADAPTERS, FUSIONS, AttributeEmbedding, FeatureAdapter,
                                        FeatureWhitening, Fusion, GatedGNNSessionEncoder,
-                                       GRUSessionEncoder, table_dropout)
+                                       GRUSessionEncoder, random_15_bits, table_dropout)
 from tests.conftest import nearest_neighbour_agreement
 
 
@@ -34,6 +34,20 @@ def test_table_dropout_drops_its_share_and_keeps_the_mean():
     y.sum().backward()
     assert torch.equal(x.grad, (y != 0).float() / 0.9)
     assert table_dropout(x.detach().bfloat16(), 0.1, training=True).dtype == torch.bfloat16
+
+
+def test_random_15_bits_are_uniform_in_every_lane_of_a_word():
+    """Four entries per 63-bit word: each of the four lanes, the word's top one included, is
+    uniform on 0 .. 32767 (every bit set half the time), and the shape is any, odd sizes too."""
+    torch.manual_seed(0)
+    bits = random_15_bits((100_001, 4))
+    assert bits.dtype == torch.int16 and bits.shape == (100_001, 4)
+    assert int(bits.min()) >= 0 and int(bits.max()) <= 32767
+    for lane in range(4):
+        values = bits[:, lane].int()
+        ones = torch.stack([(values >> b) & 1 for b in range(15)]).float().mean(1)
+        assert ((ones - 0.5).abs() < 0.01).all(), (lane, ones)
+    assert random_15_bits((3, 5, 7)).shape == (3, 5, 7)
 
 
 def test_attribute_embedding_is_the_mean_of_an_items_ids_and_zero_without_any():
@@ -71,6 +85,12 @@ def test_attribute_embedding_on_the_cpu_equals_embedding_bag_and_follows_its_id_
     for got, want in zip(grads(layer()), grads(reference())):
         assert torch.allclose(got, want, atol=1e-5)
     assert torch.equal(layer()[3], layer.embeddings[0](ids[0][3:4])[0])  # no category: brand only
+    # added onto another table (the adapted features): its sum, and the gradient reaches both
+    onto = torch.randn(40, 4, requires_grad=True)
+    assert torch.allclose(layer(onto=onto), onto + reference(), atol=1e-6)
+    for got, want in zip(grads(layer(onto=onto)), grads(reference())):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert torch.equal(onto.grad, weights)
     state = {k: v.clone() for k, v in layer.state_dict().items()}
     state["ids1"] = torch.randint(0, 9, (40, 5))
     layer.load_state_dict(state)  # copied into the same buffers
@@ -136,38 +156,69 @@ def test_adapters_map_features_to_model_space(kind):
     assert adapter(torch.randn(5, 12)).shape == (5, 8)
 
 
-def test_adapter_dropout_on_the_adapter_is_the_same_function_with_a_kept_normalisation():
-    """``feature_dropout_on: adapter``: the mlp's LayerNorm scale and shift folded into its first
-    layer, the normalised table kept: the same outputs and gradients as the plain layers; and
-    the kept table follows the features (a copy into them, a new table)."""
+def _plain_mlp(adapter, table):
+    """The mlp adapter as its layers read, unfolded: LayerNorm, then the two layers."""
+    return adapter.proj(adapter.norm(table))
+
+
+@pytest.mark.parametrize("dropout_on", ["table", "adapter"])
+def test_the_mlp_adapter_folds_its_layernorm_into_the_first_layer(dropout_on):
+    """The mlp's LayerNorm scale and shift folded into its first layer, the frozen table's
+    normalisation computed without a gradient (``table``) or once and kept (``adapter``): the
+    same outputs and gradients as the plain layers; the kept table follows the features (a copy
+    into them, a new table)."""
     torch.manual_seed(0)
-    plain, folded = FeatureAdapter(12, 8, "mlp"), FeatureAdapter(12, 8, "mlp", dropout_on="adapter")
-    folded.load_state_dict(plain.state_dict())
+    adapter = FeatureAdapter(12, 8, "mlp", dropout_on=dropout_on)
     with torch.no_grad():  # a LayerNorm that is not the identity, so the folding is exercised
-        for adapter in (plain, folded):
-            adapter.norm.weight.copy_(torch.linspace(0.5, 2.0, 12))
-            adapter.norm.bias.copy_(torch.linspace(-1.0, 1.0, 12))
-    plain.eval(), folded.eval()
+        adapter.norm.weight.copy_(torch.linspace(0.5, 2.0, 12))
+        adapter.norm.bias.copy_(torch.linspace(-1.0, 1.0, 12))
+    adapter.eval()
     table = torch.randn(30, 12) * 3 + 1
-    assert torch.allclose(folded(table), plain(table), atol=1e-5)
-    plain(table).square().sum().backward()
-    folded(table).square().sum().backward()
-    for (name, p), q in zip(plain.named_parameters(), folded.parameters()):
-        assert torch.allclose(p.grad, q.grad, atol=1e-4), name
-    kept = folded.normalised(table)
-    assert folded.normalised(table) is kept  # computed once
+
+    def gradients(loss):
+        adapter.zero_grad()
+        loss.backward()
+        return {name: p.grad.clone() for name, p in adapter.named_parameters()}
+
+    assert torch.allclose(adapter(table), _plain_mlp(adapter, table), atol=1e-5)
+    folded, plain = gradients(adapter(table).square().sum()), gradients(_plain_mlp(adapter, table).square().sum())
+    for name in plain:
+        assert torch.allclose(folded[name], plain[name], atol=1e-4), name
     with torch.no_grad():
         table.copy_(torch.randn(30, 12))  # a checkpoint loaded into the same buffer
-    assert torch.allclose(folded(table), plain(table), atol=1e-5)
+    assert torch.allclose(adapter(table), _plain_mlp(adapter, table), atol=1e-5)
     longer = torch.cat([table, torch.randn(2, 12)])  # items added after training
-    assert torch.allclose(folded(longer), plain(longer), atol=1e-5)
+    assert torch.allclose(adapter(longer), _plain_mlp(adapter, longer), atol=1e-5)
     with torch.inference_mode():  # a table made there has no version counter: never kept
         made = torch.randn(30, 12)
     with torch.no_grad():
-        assert torch.allclose(folded(made), plain(made), atol=1e-5)
-    # in training the dropout acts on the hidden layer only: the table is never dropped
-    folded.train()
-    assert not torch.equal(folded(table), folded(table))
+        assert torch.allclose(adapter(made), _plain_mlp(adapter, made), atol=1e-5)
+    adapter.train()
+    if dropout_on == "table":
+        # in training the table is dropped, then the hidden layer: the same draws in the same
+        # order give the same function
+        torch.manual_seed(1)
+        out = adapter(table)
+        torch.manual_seed(1)
+        assert torch.allclose(out, _plain_mlp(adapter, table_dropout(table, 0.1, True)), atol=1e-5)
+        torch.manual_seed(2)
+        folded = gradients(adapter(table).square().sum())
+        torch.manual_seed(2)
+        plain = gradients(_plain_mlp(adapter, table_dropout(table, 0.1, True)).square().sum())
+        for name in plain:
+            assert torch.allclose(folded[name], plain[name], atol=1e-4), name
+    else:
+        kept = adapter.normalised(table)
+        assert adapter.normalised(table) is kept  # computed once
+    # the dropout acts in training: two calls differ
+    assert not torch.equal(adapter(table), adapter(table))
+    # a table that needs a gradient gets one, through the normalisation
+    wanting = table.clone().requires_grad_()
+    adapter.eval()
+    adapter(wanting).sum().backward()
+    reference = table.clone().requires_grad_()
+    _plain_mlp(adapter, reference).sum().backward()
+    assert torch.allclose(wanting.grad, reference.grad, atol=1e-5)
     with pytest.raises(ValueError, match="feature_dropout_on='x'"):
         FeatureAdapter(4, 4, "mlp", dropout_on="x")
 

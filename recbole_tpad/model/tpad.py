@@ -309,7 +309,7 @@ class TPAD(SequentialRecommender):
         else:
             features = self.adapter(self.item_features)
             if self.attributes is not None:
-                features = features + self.attributes()
+                features = self.attributes(onto=features)
             items = features
             if self.use_id_embedding:
                 keep = self.id_kept()
@@ -325,7 +325,9 @@ class TPAD(SequentialRecommender):
                         items = torch.where(keep.unsqueeze(1), items, content)
                     else:  # the head on the rows it replaces only: a third of them in training
                         dropped = (~keep).nonzero().squeeze(1)
-                        items = items.index_copy(0, dropped, self.content_head(features[dropped]))
+                        # in place: the fusion's output is new and its backward does not read
+                        # it, so no copy of every item's row
+                        items.index_copy_(0, dropped, self.content_head(features[dropped]))
                 else:
                     items = self.fusion(self._masked(self.item_embedding.weight, keep), features)
         # item_dropout: dropout on the item table in training, for inputs and scores alike
