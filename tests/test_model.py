@@ -227,6 +227,17 @@ def test_the_mlp_adapter_folds_its_layernorm_into_the_first_layer(dropout_on):
         FeatureAdapter(4, 4, "mlp", dropout_on="x")
 
 
+def test_the_dropped_tables_scale_goes_into_layernorms_eps():
+    """Rows whose variance is near LayerNorm's eps: the unscaled dropped table normalised with
+    ``eps (1 - p)^2`` is the scaled one normalised with ``eps``, so the folding holds there too."""
+    adapter = FeatureAdapter(12, 8, "mlp", dropout=0.5).train()
+    table = torch.randn(30, 12) * 3e-3
+    torch.manual_seed(3)
+    out = adapter(table)
+    torch.manual_seed(3)
+    assert torch.allclose(out, _plain_mlp(adapter, table_dropout(table, 0.5, True)), atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ADAPTERS)
 def test_adapter_dropout_on_the_adapter_drops_outputs_not_the_table(kind):
     torch.manual_seed(0)

@@ -222,9 +222,7 @@ class FeatureAdapter(nn.Module):
             normalised = self.normalised(features)  # the same rows every step: kept
         else:
             with torch.set_grad_enabled(torch.is_grad_enabled() and features.requires_grad):
-                dropped = table_dropout(features, p, True, scaled=False)
-                normalised = F.layer_norm(dropped, dropped.shape[-1:],
-                                          eps=self.norm.eps * (1 - p) ** 2)
+                normalised = self._normalise(table_dropout(features, p, True, scaled=False), p)
         first, second = self.proj[0], self.proj[3]
         weight = first.weight * self.norm.weight
         bias = first.bias + first.weight @ self.norm.bias
@@ -245,8 +243,10 @@ class FeatureAdapter(nn.Module):
         once per table (:class:`KeptWhileUnchanged`)."""
         return self._normalised.get(features, self._normalise)
 
-    def _normalise(self, table):
-        return F.layer_norm(table, table.shape[-1:], eps=self.norm.eps)
+    def _normalise(self, table, dropped=0.0):
+        """LayerNorm without its scale and shift; ``dropped``: the share of ``table`` dropped
+        without the ``1 / (1 - dropped)`` scale, which goes into ``eps`` instead."""
+        return F.layer_norm(table, table.shape[-1:], eps=self.norm.eps * (1 - dropped) ** 2)
 
 
 class _MeanPooling(torch.autograd.Function):
