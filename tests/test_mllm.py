@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from recbole_tpad.mllm.backbone import BackboneError, LoraSettings
+from recbole_tpad.mllm.backbone import BackboneError, LoraSettings, pooled_states
 from recbole_tpad.mllm.hf_vlm import HFVisionLanguageBackbone
 from recbole_tpad.mllm.item_encoding import encode_items
 from recbole_tpad.mllm.load import load_backbone
@@ -123,6 +123,33 @@ def test_cached_lower_layers_give_the_same_states_as_the_full_forward(tiny_folde
     assert all(p.grad is not None for p in backbone.adapter_parameters("transfer"))
 
 
+def test_pooling_reads_the_last_or_the_mean_real_token_whatever_the_padding():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    assert torch.equal(pooled_states(hidden, left, "last"), hidden[[0, 1], [3, 3]])
+    assert torch.equal(pooled_states(hidden, right, "last"), hidden[[0, 1], [1, 3]])
+    assert torch.allclose(pooled_states(hidden, left, "mean")[0], hidden[0, 2:].mean(0))
+    assert torch.allclose(pooled_states(hidden, right, "mean")[0], hidden[0, :2].mean(0))
+    assert torch.allclose(pooled_states(hidden, left, "mean")[1], hidden[1].mean(0))
+    with pytest.raises(BackboneError, match="pooling='max': use one of last, mean"):
+        pooled_states(hidden, left, "max")
+
+
+def test_mean_pooled_items_do_not_depend_on_their_batch_or_the_split_forward(tiny_folders, items):
+    backbone = composed(tiny_folders["llm"])
+    backbone.add_adapters(LoraSettings(init_weights=False, lora_layers=[2, 3]))
+    with torch.no_grad():
+        batch = backbone.encode(items, adapter="transfer", pooling="mean")
+        alone = torch.cat([backbone.encode([item], adapter="transfer", pooling="mean") for item in items])
+        split = backbone.encode_from_lower(backbone.lower_states(items, upto=2), upto=2,
+                                           adapter="transfer", pooling="mean")
+        last = backbone.encode(items, adapter="transfer")
+    assert torch.allclose(batch, alone, atol=1e-5)  # the padding never enters the mean
+    assert torch.allclose(batch, split, atol=1e-5)
+    assert not torch.allclose(batch, last, atol=1e-3)
+
+
 def test_split_forward_equals_the_language_models_own_forward(tiny_folders, items):
     """run_layers builds its own causal + padding mask (no transformers internals); on left-padded
     batches it gives what the model's forward gives, at every real position."""
@@ -160,6 +187,9 @@ def test_encoding_cache_reuses_unchanged_items_and_drops_stale_ones(tiny_folders
     other_prompt = encode_items(backbone, items, prompt="Product: <image>{text}. Summary:",
                                 cache_dir=cache, progress=False)
     assert other_prompt.encoded == 4
+    mean = encode_items(backbone, items, cache_dir=cache, pooling="mean", progress=False)
+    assert mean.encoded == 4 and not np.allclose(mean.vectors, first.vectors)
+    assert encode_items(backbone, items, cache_dir=cache, progress=False).encoded == 0
     backbone.add_adapters(LoraSettings(init_weights=False))
     with_adapter = encode_items(backbone, items, adapter="knowledge", cache_dir=cache, progress=False)
     assert with_adapter.encoded == 4

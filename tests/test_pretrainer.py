@@ -232,6 +232,8 @@ def test_ablation_switches(tiny_llm, image_root, tmp_path):
 def test_unknown_settings_are_refused():
     with pytest.raises(PretrainConfigError, match=r"unknown pretrain setting\(s\) \['stage3_steps'\]"):
         pretrain_config("demo", config_dict={"stage3_steps": 3})
+    with pytest.raises(PretrainConfigError, match="item_pooling='max': use one of last, mean"):
+        pretrain_config("demo", config_dict={"item_pooling": "max"})
 
 
 @pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
@@ -388,6 +390,15 @@ def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny
     assert sorted((tmp_path / "pretrain" / "lower-states").glob("*/chunk-*.pt")) == chunks
     assert [c.stat().st_mtime_ns for c in chunks] == stamps
     assert np.array_equal(np.load(ablation["zK"]), np.load(full["zK"]))
+    # mean pooling reads the same frozen states, in its own work folder and files
+    mean = pretrain("demo", config_dict=settings(image_root, tmp_path, item_pooling="mean",
+                                                 feature_prefix="tpad-mean"),
+                    backbone=backbone(tiny_llm))
+    assert read_metadata(mean["zU"])["producer"]["config"]["item_pooling"] == "mean"
+    assert not np.allclose(np.load(mean["zK"]), np.load(full["zK"]), atol=1e-3)
+    assert Path(read_metadata(mean["zU"])["producer"]["work_dir"]).name \
+        != Path(read_metadata(full["zU"])["producer"]["work_dir"]).name
+    assert [c.stat().st_mtime_ns for c in chunks] == stamps
 
 
 def test_the_lower_layer_cache_is_kept_apart_by_precision(tmp_path):
@@ -452,7 +463,7 @@ def test_device_and_precision_are_resolved_and_refused_when_absent():
     from recbole_tpad.distill.settings import result_settings
 
     assert "precision" not in result_settings({"precision": "fp32", "device": "cpu", "seed": 1})
-    earlier = {"seed": 1, "stage2_targets": "last", "session_query": "state"}
+    earlier = {"seed": 1, "stage2_targets": "last", "session_query": "state", "item_pooling": "last"}
     assert result_settings(earlier) == {"seed": 1}
     assert result_settings({**earlier, "session_query": "last_item"}) == {"seed": 1, "session_query": "last_item"}
 

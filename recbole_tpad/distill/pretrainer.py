@@ -181,21 +181,24 @@ class Pretrainer:
 
     def encode_batch(self, rows, adapter):
         """States of items ``rows`` in one padded batch."""
+        pooling = self.config["item_pooling"]
         if self.lower is None:  # no split forward: the full forward of the items' prompts
-            return self.backbone.encode([self.items[r] for r in rows], self.config["encode_prompt"], adapter)
+            return self.backbone.encode([self.items[r] for r in rows], self.config["encode_prompt"],
+                                        adapter, pooling)
         return self.backbone.encode_from_lower([self.lower[r].to(self.device, torch.float32) for r in rows],
-                                               self.upto, adapter)
+                                               self.upto, adapter, pooling)
 
     def encode_contents(self, contents, adapter):
         """States of items outside the run's catalogue (items added after training), by the path
         :meth:`encode` takes for the catalogue: the frozen lower layers rounded to fp16 as the
         cache holds them, then the adapter's layers; or the full forward without a split."""
-        prompt = self.config["encode_prompt"]
+        prompt, pooling = self.config["encode_prompt"], self.config["item_pooling"]
         if not self.backbone.split_forward:
-            return self.backbone.encode(contents, prompt, adapter)
+            return self.backbone.encode(contents, prompt, adapter, pooling)
         lower = self.backbone.lower_states(contents, prompt, self.upto)
         return self.backbone.encode_from_lower(
-            [s.to(torch.float16).to(self.device, torch.float32) for s in lower], self.upto, adapter)
+            [s.to(torch.float16).to(self.device, torch.float32) for s in lower], self.upto, adapter,
+            pooling)
 
     def encode_all(self, adapter, desc):
         """Every item's state under ``adapter``, in item order."""

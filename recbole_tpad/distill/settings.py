@@ -11,6 +11,7 @@ import yaml
 
 from recbole_tpad.data.sources import FeatureSource
 from recbole_tpad.distill.objectives import SESSION_QUERIES
+from recbole_tpad.mllm.backbone import POOLINGS
 from recbole_tpad.paths import properties_dir
 
 #: Bumped whenever a change makes old checkpoints and caches invalid (it is in the work folder's
@@ -28,7 +29,7 @@ BOOKKEEPING = ("show_progress", "threads", "checkpoint_every", "data_path", "che
 
 #: Settings added after runs existed, with the value that reproduces what those runs did.
 LATER_SETTINGS = {"precision": "fp32", "stage2_targets": "last", "session_query": "state",
-                  "transition_teacher": None, "teacher_weight": 1.0}
+                  "transition_teacher": None, "teacher_weight": 1.0, "item_pooling": "last"}
 
 
 def result_settings(config):
@@ -169,6 +170,9 @@ def check_pretrain_values(config):
     if config.get("stage2_targets", "last") not in STAGE2_TARGETS:
         raise PretrainConfigError(f"stage2_targets={config.get('stage2_targets')!r}: use one of "
                                   f"{', '.join(STAGE2_TARGETS)}")
+    if config.get("item_pooling", "last") not in POOLINGS:
+        raise PretrainConfigError(f"item_pooling={config.get('item_pooling')!r}: use one of "
+                                  f"{', '.join(POOLINGS)}")
     if config.get("session_query", "state") not in SESSION_QUERIES:
         raise PretrainConfigError(f"session_query={config.get('session_query')!r}: use one of "
                                   f"{', '.join(SESSION_QUERIES)}")

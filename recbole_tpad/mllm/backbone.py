@@ -1,6 +1,7 @@
 """The one interface every MLLM backbone offers TPAD, and the named LoRA adapters they share.
 
-A backbone encodes a batch of items into the last-token hidden state of a prompt, scores
+A backbone encodes a batch of items into one hidden state per prompt (its last token's, or the
+mean over its tokens: :data:`POOLINGS`), scores
 target text for the generation loss, and carries named LoRA adapters (``knowledge`` and
 ``transfer``) on one frozen base model, switchable per call and saved as adapter files only.
 """
@@ -17,6 +18,10 @@ import torch
 from recbole_tpad.mllm.prompts import ENCODE_PROMPT, PromptTemplate, read_length
 
 ADAPTERS = ("knowledge", "transfer")
+#: How a prompt's token states become one vector: ``last`` (the last token's, which has read
+#: the whole prompt in a causal model: the method's reading) or ``mean`` (the average over the
+#: prompt's real tokens, which weighs every word of the item alike).
+POOLINGS = ("last", "mean")
 
 
 class BackboneError(RuntimeError):
@@ -217,8 +222,9 @@ class Backbone(ABC):
 
     # ------------------------------------------------------------------ the work
     @abstractmethod
-    def encode(self, items, prompt=None, adapter=None):
-        """Last-token hidden states ``[len(items), hidden_size]`` of ``prompt`` around each item."""
+    def encode(self, items, prompt=None, adapter=None, pooling="last"):
+        """Hidden states ``[len(items), hidden_size]`` of ``prompt`` around each item, pooled
+        over its tokens as ``pooling`` says (:func:`pooled_states`)."""
 
     @abstractmethod
     def generation_loss(self, items, targets, prompt=None, adapter=None):
@@ -251,8 +257,9 @@ class Backbone(ABC):
         raise BackboneError(f"{type(self).__name__} has no split forward (split_forward=False)")
 
     @abstractmethod
-    def encode_from_lower(self, states, upto, adapter=None):
-        """Last-token states ``[len(states), hidden_size]`` of the language model's layers
+    def encode_from_lower(self, states, upto, adapter=None, pooling="last"):
+        """Pooled states ``[len(states), hidden_size]`` (:func:`pooled_states`; the pretrainer's
+        session pass keeps ``last``, which has read the whole session) of the language model's layers
         ``upto:`` run on ``states``: sequences of layer-``upto`` vectors (lower states, or any
         input vectors such as the pretrainer's soft tokens of a session). ``upto`` 0 (input
         embeddings) works on every backbone; above 0 needs ``split_forward``."""
@@ -275,3 +282,14 @@ def last_token_states(hidden, attention_mask):
     """The last real token's state of each row, for left or right padding alike."""
     positions = attention_mask.long().cumsum(1).argmax(1)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), positions]
+
+
+def pooled_states(hidden, attention_mask, pooling="last"):
+    """One vector per row of ``hidden`` ``[B, L, H]``: see :data:`POOLINGS`. Padding (mask 0)
+    never enters, whichever side it is on."""
+    if pooling == "last":
+        return last_token_states(hidden, attention_mask)
+    if pooling == "mean":
+        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    raise BackboneError(f"pooling={pooling!r}: use one of {', '.join(POOLINGS)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from recbole_tpad.mllm.backbone import Backbone, BackboneError, last_token_states
+from recbole_tpad.mllm.backbone import Backbone, BackboneError, pooled_states
 from recbole_tpad.mllm.offline import file_sha256
 
 FAMILIES = ("llava", "qwen2_vl")
@@ -120,20 +120,20 @@ class HFVisionLanguageBackbone(Backbone):
                 for key, value in batch.items()}
 
     # ------------------------------------------------------------------ the work
-    def encode(self, items, prompt=None, adapter=None):
+    def encode(self, items, prompt=None, adapter=None, pooling="last"):
         template = self.template(prompt)
         with self.using(adapter):
             batch = self._batch(items, template)
             output = self.base_model().model(**batch)
-        return last_token_states(output.last_hidden_state, batch["attention_mask"])
+        return pooled_states(output.last_hidden_state, batch["attention_mask"], pooling)
 
     @property
     def n_layers(self):
         return self.config.text_config.num_hidden_layers
 
-    def encode_from_lower(self, states, upto, adapter=None):
-        """Input-embedding sequences (``upto`` 0) through the language model, last-token
-        states: the pretrainer's session pass over soft tokens. No split forward here."""
+    def encode_from_lower(self, states, upto, adapter=None, pooling="last"):
+        """Input-embedding sequences (``upto`` 0) through the language model, pooled states:
+        the pretrainer's session pass over soft tokens. No split forward here."""
         if upto != 0:
             raise BackboneError(f"{type(self).__name__} has no split forward: encode_from_lower "
                                 f"takes input embeddings (upto=0), not layer-{upto} states")
@@ -141,7 +141,7 @@ class HFVisionLanguageBackbone(Backbone):
             batch, mask, positions = self.pad_left(states)
             output = self.base_model().model.language_model(
                 inputs_embeds=batch, attention_mask=mask, position_ids=positions)
-        return last_token_states(output.last_hidden_state, mask)
+        return pooled_states(output.last_hidden_state, mask, pooling)
 
     def generation_loss(self, items, targets, prompt=None, adapter=None):
         from recbole_tpad.mllm.prompts import GENERATE_PROMPT

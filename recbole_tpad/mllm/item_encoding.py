@@ -1,6 +1,6 @@
 """Encode a whole catalogue with a backbone: batched by length, cached, resumable.
 
-The cache is keyed by (backbone fingerprint, adapter weights, prompt) for a folder and by each
+The cache is keyed by (backbone fingerprint, adapter weights, prompt, pooling) for a folder and by each
 item's content checksum (text + image bytes) within it, so an unchanged item is never encoded
 twice and a changed item, backbone, adapter or prompt is never served a stale vector. Vectors
 are written in shards as they are made (temporary file + rename): an interrupted run keeps
@@ -41,10 +41,12 @@ class EncodedItems:
         return self.encoded / self.seconds if self.encoded and self.seconds else None
 
 
-def context_key(backbone, adapter, prompt):
-    """The cache folder's name: what every vector in it depends on besides the item."""
+def context_key(backbone, adapter, prompt, pooling="last"):
+    """The cache folder's name: what every vector in it depends on besides the item (the
+    pooling only when it is not ``last``, so caches written before it existed stay valid)."""
     template = backbone.template(prompt).template
-    raw = json.dumps([backbone.fingerprint(), backbone.adapter_fingerprint(adapter), template])
+    parts = [backbone.fingerprint(), backbone.adapter_fingerprint(adapter), template]
+    raw = json.dumps(parts if pooling == "last" else parts + [pooling])
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
@@ -67,7 +69,8 @@ def _write_shard(folder, keys, vectors):
 
 
 def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, batch_size=32,
-                 shard_size=2048, threads=None, progress=True, description="encoding items"):
+                 shard_size=2048, threads=None, progress=True, description="encoding items",
+                 pooling="last"):
     """Vectors ``[len(items), hidden]`` (float32) for ``items`` (:class:`ItemContent`).
 
     Args:
@@ -76,18 +79,20 @@ def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, bat
         batch_size: items per forward pass; items are sorted by length so a batch pads little.
         shard_size: vectors per cache shard (what an interruption can lose at most).
         threads: torch threads while encoding (restored afterwards).
+        pooling: ``last`` or ``mean`` (:data:`~recbole_tpad.mllm.backbone.POOLINGS`).
     """
     started = time.perf_counter()
     keys = [item.content_key() for item in items]
     folder, known = None, {}
     if cache_dir is not None:
-        folder = Path(cache_dir) / context_key(backbone, adapter, prompt)
+        folder = Path(cache_dir) / context_key(backbone, adapter, prompt, pooling)
         folder.mkdir(parents=True, exist_ok=True)
         meta = folder / "context.json"
         if not meta.is_file():
             meta.write_text(json.dumps({"backbone": backbone.identity(), "adapter": adapter,
                                         "adapter_sha": backbone.adapter_fingerprint(adapter),
-                                        "prompt": backbone.template(prompt).template}, indent=1))
+                                        "prompt": backbone.template(prompt).template,
+                                        "pooling": pooling}, indent=1))
         known = _read_shards(folder)
     todo, seen = [], set()
     for item, key in zip(items, keys):
@@ -107,7 +112,7 @@ def encode_items(backbone, items, prompt=None, adapter=None, cache_dir=None, bat
                                           disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
-                vectors = backbone.encode([item for item, _ in chunk], prompt, adapter)
+                vectors = backbone.encode([item for item, _ in chunk], prompt, adapter, pooling)
                 for (_, key), vector in zip(chunk, vectors.float().cpu().numpy()):
                     known[key] = vector
                     pending_keys.append(key)

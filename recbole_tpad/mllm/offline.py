@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recbole_tpad.mllm.backbone import Backbone, BackboneError, last_token_states
+from recbole_tpad.mllm.backbone import Backbone, BackboneError, pooled_states
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -259,12 +259,12 @@ class ComposedMLLM(Backbone):
                            position_ids=positions)
         return decoder.norm(hidden) if final_norm else hidden
 
-    def encode(self, items, prompt=None, adapter=None):
+    def encode(self, items, prompt=None, adapter=None, pooling="last"):
         template = self.template(prompt)
         with self.using(adapter):
             batch, mask, positions = self.pad_left(self.item_embeddings(items, template))
             hidden = self.run_layers(batch, mask, positions)
-        return last_token_states(hidden, mask)
+        return pooled_states(hidden, mask, pooling)
 
     def lower_states(self, items, prompt=None, upto=0):
         """Frozen layers ``0:upto`` for each item (a list of ``[L_i, H]``): computed once, then
@@ -275,12 +275,12 @@ class ComposedMLLM(Backbone):
             hidden = self.run_layers(batch, mask, positions, 0, upto, final_norm=False)
         return [hidden[row, mask[row].bool()] for row in range(len(items))]
 
-    def encode_from_lower(self, states, upto, adapter=None):
-        """Last-token states from layer-``upto`` states (see :meth:`lower_states`)."""
+    def encode_from_lower(self, states, upto, adapter=None, pooling="last"):
+        """Pooled states from layer-``upto`` states (see :meth:`lower_states`)."""
         with self.using(adapter):
             batch, mask, positions = self.pad_left(states)
             hidden = self.run_layers(batch, mask, positions, upto, None)
-        return last_token_states(hidden, mask)
+        return pooled_states(hidden, mask, pooling)
 
     def generation_loss(self, items, targets, prompt=None, adapter=None):
         from recbole_tpad.mllm.prompts import GENERATE_PROMPT
