@@ -399,6 +399,12 @@ def test_an_ablation_writes_its_own_files_and_reuses_the_lower_layer_states(tiny
     assert Path(read_metadata(mean["zU"])["producer"]["work_dir"]).name \
         != Path(read_metadata(full["zU"])["producer"]["work_dir"]).name
     assert [c.stat().st_mtime_ns for c in chunks] == stamps
+    # a producer config from before the key existed (new items re-read its run) is a last-token run
+    earlier = dict(read_metadata(full["zU"])["producer"]["config"])
+    earlier.pop("item_pooling")
+    run = Pretrainer("demo", earlier, backbone=backbone(tiny_llm))
+    assert run.config["item_pooling"] == "last"
+    assert run.work_dir.name == Path(read_metadata(full["zU"])["producer"]["work_dir"]).name
 
 
 def test_the_lower_layer_cache_is_kept_apart_by_precision(tmp_path):

@@ -33,7 +33,7 @@ from recbole_tpad.distill import state
 from recbole_tpad.distill.objectives import TransitionDistillation
 from recbole_tpad.distill.sessions import training_sessions
 from recbole_tpad.distill.teacher import load_teacher
-from recbole_tpad.distill.settings import (PRETRAINER_VERSION, PretrainConfigError,
+from recbole_tpad.distill.settings import (LATER_SETTINGS, PRETRAINER_VERSION, PretrainConfigError,
                                            feature_path, features_current, pretrain_config,
                                            work_dir_for)
 from recbole_tpad.mllm.backbone import LoraSettings
@@ -58,7 +58,9 @@ class Pretrainer:
     def __init__(self, dataset, config, backbone=None, data_dir=None):
         from recbole_tpad.data.locate import ensure_dataset
 
-        self.config = config
+        # a run's config from before a setting existed (a feature file's producer) was made
+        # with that setting's earlier value: filled in, the work folder's key is unchanged
+        self.config = {**LATER_SETTINGS, **config}
         self.dataset = dataset
         self.data_dir = Path(data_dir) if data_dir else ensure_dataset(dataset, config["data_path"])
         self.items = dataset_items(self.data_dir, dataset, images=config["use_images"])
