@@ -151,6 +151,8 @@ _AT_LEAST_ZERO = ("stage1_steps", "stage2_steps")
 #: Which items of a sampled session window stage 2 predicts (see properties/pretrain/overall.yaml).
 STAGE2_TARGETS = ("last", "every")
 _POSITIVE = ("stage1_lr", "stage2_lr", "club_lr", "temperature", "lora_alpha", "teacher_weight")
+#: Pretrain settings that take one of a few names.
+_CHOICES = {"stage2_targets": STAGE2_TARGETS, "item_pooling": POOLINGS, "session_query": SESSION_QUERIES}
 
 
 def check_pretrain_values(config):
@@ -167,15 +169,10 @@ def check_pretrain_values(config):
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise PretrainConfigError(f"{key}={value!r}: give a positive number")
-    if config.get("stage2_targets", "last") not in STAGE2_TARGETS:
-        raise PretrainConfigError(f"stage2_targets={config.get('stage2_targets')!r}: use one of "
-                                  f"{', '.join(STAGE2_TARGETS)}")
-    if config.get("item_pooling", "last") not in POOLINGS:
-        raise PretrainConfigError(f"item_pooling={config.get('item_pooling')!r}: use one of "
-                                  f"{', '.join(POOLINGS)}")
-    if config.get("session_query", "state") not in SESSION_QUERIES:
-        raise PretrainConfigError(f"session_query={config.get('session_query')!r}: use one of "
-                                  f"{', '.join(SESSION_QUERIES)}")
+    for key, choices in _CHOICES.items():
+        # absent: a config from before the key, made with its earlier value
+        if config.get(key, LATER_SETTINGS[key]) not in choices:
+            raise PretrainConfigError(f"{key}={config.get(key)!r}: use one of {', '.join(choices)}")
     from recbole_tpad.distill.teacher import TEACHER_PREFIX
 
     teacher = config.get("transition_teacher")
